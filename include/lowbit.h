@@ -1,0 +1,159 @@
+/* lowbit: compress large language models to 2-8 bits and run them on small machines.
+ *
+ * This is the only public header. Every handle is opaque and comes in an open/close pair;
+ * close(NULL) is a no-op. Every call that can fail returns an lb_status; on failure the
+ * out-pointer is set to NULL, nothing leaks, and lb_errmsg() names the file, tensor and
+ * byte offset at fault. Strings returned by the library are borrowed from the handle that
+ * produced them and stay valid until that handle is closed, unless said otherwise. */
+#ifndef LOWBIT_H
+#define LOWBIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LOWBIT_VERSION "0.1.0"
+
+/* ---- status ---- */
+
+typedef enum lb_status {
+    LB_OK = 0,
+    LB_ERR_IO = 1,          /* open/read/write/mmap failed */
+    LB_ERR_FORMAT = 2,      /* a file is malformed, truncated or lies in its header */
+    LB_ERR_UNSUPPORTED = 3, /* well-formed, but something lowbit does not handle */
+    LB_ERR_NOMEM = 4,
+    LB_ERR_ARG = 5,         /* the caller passed something invalid */
+    LB_ERR_NUMERIC = 6,     /* NaN/Inf where finite numbers are required */
+    LB_STATUS_COUNT
+} lb_status;
+
+/* Message of the last failure on this thread ("" when none). */
+const char *lb_errmsg(void);
+const char *lb_status_name(lb_status s);
+
+/* ---- model ---- */
+
+typedef struct lb_model lb_model;
+
+typedef struct lb_open_params {
+    int n_threads;              /* 0 = all cores */
+    const char *tokenizer_path; /* NULL = find it beside the model (or inside a GGUF) */
+    bool no_weights;            /* read headers, config and tokenizer only (lowbit info) */
+    bool quiet;                 /* no progress on stderr */
+} lb_open_params;
+
+/* Opens a Hugging Face directory, a .safetensors file, a GGUF file or a llama2.c checkpoint.
+ * params may be NULL for defaults. */
+lb_status lb_model_open(const char *path, const lb_open_params *params, lb_model **out);
+void lb_model_close(lb_model *m);
+
+typedef enum lb_rope_scaling_type {
+    LB_ROPE_SCALING_NONE = 0,
+    LB_ROPE_SCALING_LINEAR = 1,
+    LB_ROPE_SCALING_LLAMA3 = 2,
+    LB_ROPE_SCALING_COUNT
+} lb_rope_scaling_type;
+
+typedef struct lb_model_desc {
+    const char *format;    /* "hf-dir", "safetensors", "gguf", "llama2c" */
+    const char *arch;      /* "llama", "mistral", "qwen2" */
+    const char *tokenizer; /* "spm-bpe", "byte-bpe", "llama2c" or "none" */
+    int64_t n_vocab, n_embd, n_ff, n_layer, n_head, n_head_kv, head_dim, n_ctx_train;
+    float norm_eps, rope_theta;
+    lb_rope_scaling_type rope_scaling;
+    float rope_factor; /* linear or llama3 factor */
+    bool rope_interleaved; /* GGUF/llama2.c pair layout; false = HF rotate-half */
+    bool tied_embeddings, qkv_bias;
+    int32_t bos_id, eos_id; /* -1 when the model has none */
+    int64_t n_params;       /* elements over all tensors */
+    uint64_t n_bytes;       /* bytes of tensor data as stored */
+} lb_model_desc;
+
+lb_status lb_model_describe(const lb_model *m, lb_model_desc *out);
+
+typedef struct lb_tensor_desc {
+    const char *name;
+    const char *dtype; /* "F32", "Q4_K", ... */
+    int n_dims;
+    int64_t shape[4]; /* outermost first; shape[n_dims-1] is contiguous */
+    uint64_t n_bytes;
+} lb_tensor_desc;
+
+int64_t lb_model_n_tensors(const lb_model *m);
+lb_status lb_model_tensor(const lb_model *m, int64_t i, lb_tensor_desc *out);
+
+/* Source metadata as key/value text (GGUF metadata, config.json fields, llama2.c header),
+ * for display. Arrays are summarized. Returns false past the end. */
+bool lb_model_meta(const lb_model *m, int64_t i, const char **key, const char **value);
+
+/* ---- tokens ---- */
+
+/* Encodes UTF-8 text. *tokens is malloc'd, owned by the caller (free()). parse_special makes
+ * special/added tokens written in the text ("<|im_start|>") map to their ids. */
+lb_status lb_tokenize(const lb_model *m, const char *text, size_t len, bool add_bos, bool parse_special,
+                      int32_t **tokens, int64_t *n_tokens);
+/* Bytes of one token as it appears in text (may be a partial UTF-8 sequence). Returns the
+ * number of bytes, which may exceed cap (nothing past cap is written); -1 for a bad id. */
+int64_t lb_token_piece(const lb_model *m, int32_t token, char *buf, size_t cap);
+/* Decodes a token sequence to text like the model's own detokenizer. *text is malloc'd. */
+lb_status lb_detokenize(const lb_model *m, const int32_t *tokens, int64_t n, char **text, size_t *len);
+
+/* ---- evaluation ---- */
+
+/* Logits of every position for one sequence (no cache): logits is [n_tokens][n_vocab]. */
+lb_status lb_eval_logits(lb_model *m, const int32_t *tokens, int64_t n_tokens, float *logits);
+
+typedef void (*lb_progress_fn)(void *user, int64_t done, int64_t total);
+
+typedef enum lb_ppl_protocol {
+    LB_PPL_LLAMACPP = 0, /* BOS per chunk, score the second half (llama-perplexity) */
+    LB_PPL_GPTQ = 1,     /* non-overlapping windows, score every token (GPTQ/AWQ papers) */
+    LB_PPL_PROTOCOL_COUNT
+} lb_ppl_protocol;
+
+typedef struct lb_ppl_params {
+    lb_ppl_protocol protocol;
+    int64_t n_ctx;    /* tokens per chunk; 0 = protocol default (512 llamacpp, 2048 gptq) */
+    int64_t n_batch;  /* chunks evaluated together, layer-major; 0 = 1 */
+    int64_t n_chunks; /* 0 = all that fit */
+    lb_progress_fn progress;
+    void *progress_user;
+} lb_ppl_params;
+
+typedef struct lb_ppl_result {
+    double ppl, ppl_stderr; /* exp(mean NLL) and its standard error (delta method) */
+    double nll_mean;
+    int64_t n_scored, n_chunks, n_ctx;
+    double seconds, tokens_per_s; /* all tokens evaluated (not only scored) per second */
+} lb_ppl_result;
+
+lb_status lb_perplexity(lb_model *m, const int32_t *tokens, int64_t n_tokens, const lb_ppl_params *p,
+                        lb_ppl_result *out);
+
+typedef struct lb_sample_params {
+    float temp;   /* 0 = greedy */
+    int top_k;    /* 0 = off */
+    float top_p;  /* 1 = off */
+    uint64_t seed;
+} lb_sample_params;
+
+/* Called for every generated token; return false to stop. */
+typedef bool (*lb_token_fn)(void *user, int32_t token);
+
+typedef struct lb_gen_stats {
+    int64_t n_prompt, n_generated;
+    double prompt_seconds, gen_seconds;
+} lb_gen_stats;
+
+/* Generates up to n_predict tokens after the prompt, stopping at EOS. */
+lb_status lb_generate(lb_model *m, const int32_t *prompt, int64_t n_prompt, int64_t n_predict,
+                      const lb_sample_params *sp, lb_token_fn on_token, void *user, lb_gen_stats *stats);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,149 @@
+#include "test_util.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int lb_test_passed, lb_test_failed;
+
+static char g_paths[8][4096];
+static int g_next;
+static char g_tmp[256];
+
+static const char *rotate(const char *a, const char *b)
+{
+    char *p = g_paths[g_next++ % 8];
+    snprintf(p, 4096, "%s/%s", a, b);
+    return p;
+}
+
+const char *lb_test_shared(const char *rel)
+{
+    const char *s = getenv("LOWBIT_SHARED");
+    if (!s || !*s) s = getenv("LOWBIT_SHARED_DEFAULT");
+    if (!s || !*s) s = "../shared";
+    return rotate(s, rel);
+}
+
+const char *lb_test_source(const char *rel)
+{
+    const char *s = getenv("LOWBIT_SOURCE");
+    return rotate(s ? s : ".", rel);
+}
+
+const char *lb_test_cli(void)
+{
+    const char *s = getenv("LOWBIT_CLI");
+    return s ? s : "lowbit";
+}
+
+const char *lb_test_tmpdir(void)
+{
+    if (!g_tmp[0]) {
+        snprintf(g_tmp, sizeof g_tmp, "/tmp/lowbit-test-XXXXXX");
+        if (!mkdtemp(g_tmp)) {
+            perror("mkdtemp");
+            exit(2);
+        }
+    }
+    return g_tmp;
+}
+
+int lb_test_run_cli(const char *args, char **out)
+{
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "%s %s 2>&1", lb_test_cli(), args);
+    FILE *p = popen(cmd, "r");
+    if (!p) {
+        *out = strdup("");
+        return -2;
+    }
+    size_t cap = 1 << 14, n = 0;
+    char *buf = malloc(cap);
+    size_t got;
+    while ((got = fread(buf + n, 1, cap - n - 1, p)) > 0) {
+        n += got;
+        if (cap - n < 2) buf = realloc(buf, cap *= 2);
+    }
+    buf[n] = '\0';
+    *out = buf;
+    int st = pclose(p);
+    if (WIFEXITED(st)) return WEXITSTATUS(st);
+    return -1;
+}
+
+bool lb_test_check(bool ok, const char *file, int line, const char *expr, const char *msg)
+{
+    if (ok) {
+        lb_test_passed++;
+        return true;
+    }
+    lb_test_failed++;
+    fprintf(stderr, "FAIL %s:%d: %s%s%s\n", file, line, expr, msg ? " -- " : "", msg ? msg : "");
+    return false;
+}
+
+bool lb_test_close(const char *what, const float *got, const float *want, int64_t n, double rtol, double atol)
+{
+    double max_abs = 0, max_rel = 0;
+    int64_t bad = 0, worst = -1;
+    for (int64_t i = 0; i < n; i++) {
+        double g = got[i], w = want[i];
+        double d = fabs(g - w);
+        bool ok = (isnan(g) && isnan(w)) || d <= atol + rtol * fabs(w);
+        if (isnan(d)) d = INFINITY;
+        if (d > max_abs) max_abs = d, worst = i;
+        if (w != 0 && d / fabs(w) > max_rel) max_rel = d / fabs(w);
+        if (!ok) {
+            if (bad < 5)
+                fprintf(stderr, "  %s[%lld]: got %.9g want %.9g (diff %.3g)\n", what, (long long)i, g, w, d);
+            bad++;
+        }
+    }
+    bool ok = bad == 0;
+    lb_test_check(ok, __FILE__, __LINE__, what, NULL);
+    if (!ok || getenv("LOWBIT_TEST_VERBOSE"))
+        fprintf(stderr, "  %s: n=%lld mismatches=%lld max_abs=%.3g (at %lld) max_rel=%.3g\n", what, (long long)n,
+                (long long)bad, max_abs, (long long)worst, max_rel);
+    return ok;
+}
+
+bool lb_test_bits_equal(const char *what, const float *got, const float *want, int64_t n)
+{
+    int64_t bad = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (memcmp(&got[i], &want[i], sizeof(float)) != 0) {
+            if (bad < 5) fprintf(stderr, "  %s[%lld]: got %.9g want %.9g\n", what, (long long)i, got[i], want[i]);
+            bad++;
+        }
+    }
+    if (bad) fprintf(stderr, "  %s: %lld of %lld differ\n", what, (long long)bad, (long long)n);
+    return lb_test_check(bad == 0, __FILE__, __LINE__, what, NULL);
+}
+
+bool lb_test_i32_equal(const char *what, const int32_t *got, const int32_t *want, int64_t n_got, int64_t n_want)
+{
+    bool ok = n_got == n_want;
+    for (int64_t i = 0; ok && i < n_got; i++) ok = got[i] == want[i];
+    if (!ok) {
+        fprintf(stderr, "  %s:\n    got  (%lld):", what, (long long)n_got);
+        for (int64_t i = 0; i < n_got && i < 40; i++) fprintf(stderr, " %d", got[i]);
+        fprintf(stderr, "\n    want (%lld):", (long long)n_want);
+        for (int64_t i = 0; i < n_want && i < 40; i++) fprintf(stderr, " %d", want[i]);
+        fprintf(stderr, "\n");
+    }
+    return lb_test_check(ok, __FILE__, __LINE__, what, NULL);
+}
+
+int lb_test_finish(void)
+{
+    if (g_tmp[0]) {
+        char cmd[512];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmp);
+        if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", g_tmp);
+    }
+    printf("%d passed, %d failed\n", lb_test_passed, lb_test_failed);
+    return lb_test_failed ? 1 : 0;
+}
