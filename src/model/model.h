@@ -1,0 +1,96 @@
+/* The Llama-family model: configuration read from any source, weights, and the layer-major
+ * forward pass shared by perplexity, generation and (later) calibration.
+ *
+ * Layer-major means a batch of n_seq sequences goes through block 0 entirely, then block 1,
+ * and so on: a model streamed from disk is read once per batch, and every linear is one sgemm
+ * over all n_seq * n_tokens rows. The forward pass allocates nothing: scratch buffers are
+ * sized when the model opens (lb_model_reserve grows them before a bigger batch). */
+#ifndef LB_MODEL_H
+#define LB_MODEL_H
+
+#include "core/core.h"
+#include "io/source.h"
+#include "tok/tokenizer.h"
+
+typedef struct lb_llama_config {
+    char arch[32]; /* "llama", "mistral", "qwen2" */
+    int64_t n_vocab, n_embd, n_ff, n_layer, n_head, n_head_kv, head_dim, n_ctx_train;
+    float norm_eps, rope_theta;
+    lb_rope_scaling_type rope_scaling;
+    float rope_factor;                     /* linear: positions / factor; llama3: see rope.c */
+    float rope_low_freq_factor, rope_high_freq_factor;
+    int64_t rope_orig_ctx;                 /* llama3 original_max_position_embeddings */
+    bool rope_interleaved;                 /* pairs (2i, 2i+1) (GGUF, llama2.c) vs halves (HF) */
+    bool tied_embeddings, qkv_bias;
+    int32_t bos_id, eos_id;
+} lb_llama_config;
+
+/* Reads the configuration from config.json, GGUF metadata or a llama2.c header, and checks
+ * it against the tensor shapes (mismatch -> LB_ERR_FORMAT naming the tensor). */
+lb_status lb_config_from_source(const lb_source *src, lb_llama_config *cfg);
+
+/* One transformer block, f32, row-major [n_out][n_in] linears. */
+typedef struct lb_block {
+    float *attn_norm;        /* [n_embd] */
+    float *wq, *wk, *wv, *wo; /* [n_head*head_dim][n_embd], [n_head_kv*head_dim][n_embd] x2, [n_embd][n_head*head_dim] */
+    float *bq, *bk, *bv;     /* qwen2 biases or NULL */
+    float *ffn_norm;         /* [n_embd] */
+    float *w_gate, *w_up;    /* [n_ff][n_embd] */
+    float *w_down;           /* [n_embd][n_ff] */
+} lb_block;
+
+/* RoPE tables per dimension pair: inv_freq[head_dim/2] (llama3/linear scaling applied). */
+typedef struct lb_rope {
+    int64_t head_dim;
+    bool interleaved;
+    float *inv_freq;
+} lb_rope;
+
+/* Keys and values of every sequence in the batch: [n_seq][n_layer][n_ctx][n_head_kv*head_dim]. */
+typedef struct lb_kv_cache {
+    int64_t n_seq, n_ctx, n_layer, kv_dim;
+    float *k, *v;
+} lb_kv_cache;
+
+lb_status lb_kv_cache_init(lb_kv_cache *kv, const lb_llama_config *cfg, int64_t n_seq, int64_t n_ctx);
+void lb_kv_cache_free(lb_kv_cache *kv);
+
+struct lb_model {
+    lb_source *src;
+    lb_tokenizer *tok; /* NULL when the model has none */
+    lb_llama_config cfg;
+    lb_open_params params;
+    int n_threads;
+
+    /* weights (NULL when opened with no_weights) */
+    float *tok_embd; /* [n_vocab][n_embd] */
+    float *out_norm; /* [n_embd] */
+    float *output;   /* [n_vocab][n_embd]; == tok_embd when tied */
+    lb_block *blocks; /* [n_layer] */
+    lb_rope rope;
+
+    /* scratch for lb_forward, sized for cap_rows = n_seq * n_tokens rows */
+    int64_t cap_rows;
+    float *x, *xn, *q, *k, *v, *att, *gate, *up; /* [rows][...] */
+    float *scores;                               /* [n_ctx] per thread */
+    int64_t cap_ctx;
+
+    /* display strings for lb_model_meta / describe */
+    char **meta_keys, **meta_vals;
+    int64_t n_meta;
+};
+
+/* Grows scratch buffers for batches of up to n_rows rows attending over up to n_ctx positions. */
+lb_status lb_model_reserve(lb_model *m, int64_t n_rows, int64_t n_ctx);
+
+/* The forward pass, layer-major over a batch.
+ *   tokens  [n_seq][n_tokens]  new tokens of each sequence
+ *   pos0    position of tokens[s][0] in sequence s (its cache already holds pos0 entries);
+ *           all sequences share pos0 in this version.
+ *   logits  [n_seq][n_tokens - first_logit][n_vocab]: logits of positions first_logit.. only
+ *           (prompt processing wants the last, perplexity the scored half), or NULL.
+ * kv must have been initialised with n_seq >= this batch and n_ctx >= pos0 + n_tokens. */
+lb_status lb_forward(lb_model *m, lb_kv_cache *kv, const int32_t *tokens, int64_t n_seq, int64_t n_tokens,
+                     int64_t pos0, int64_t first_logit, float *logits);
+
+#endif
