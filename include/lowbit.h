@@ -69,6 +69,8 @@ typedef struct lb_model_desc {
     bool rope_interleaved; /* GGUF/llama2.c pair layout; false = HF rotate-half */
     bool tied_embeddings, qkv_bias;
     int32_t bos_id, eos_id; /* -1 when the model has none */
+    bool add_bos;           /* the model's tokenizer prepends BOS by convention (HF post-processor,
+                               GGUF tokenizer.ggml.add_bos_token, llama2.c): lowbit follows it */
     int64_t n_params;       /* elements over all tensors */
     uint64_t n_bytes;       /* bytes of tensor data as stored */
 } lb_model_desc;
@@ -110,7 +112,8 @@ lb_status lb_eval_logits(lb_model *m, const int32_t *tokens, int64_t n_tokens, f
 typedef void (*lb_progress_fn)(void *user, int64_t done, int64_t total);
 
 typedef enum lb_ppl_protocol {
-    LB_PPL_LLAMACPP = 0, /* BOS per chunk, score the second half (llama-perplexity) */
+    LB_PPL_LLAMACPP = 0, /* score the second half of each chunk, whose first token is replaced by
+                            BOS when the model adds BOS (exactly as llama-perplexity does) */
     LB_PPL_GPTQ = 1,     /* non-overlapping windows, score every token (GPTQ/AWQ papers) */
     LB_PPL_PROTOCOL_COUNT
 } lb_ppl_protocol;

@@ -92,5 +92,8 @@ lb_status lb_model_reserve(lb_model *m, int64_t n_rows, int64_t n_ctx);
  * kv must have been initialised with n_seq >= this batch and n_ctx >= pos0 + n_tokens. */
 lb_status lb_forward(lb_model *m, lb_kv_cache *kv, const int32_t *tokens, int64_t n_seq, int64_t n_tokens,
                      int64_t pos0, int64_t first_logit, float *logits);
+/* After lb_forward, m->xn holds the final-normed hidden state of every row; this turns n_rows
+ * of them into logits [n_rows][n_vocab] (callers tile rows to bound logits memory). */
+void lb_logits_rows(lb_model *m, const float *hidden, int64_t n_rows, float *logits);
 
 #endif

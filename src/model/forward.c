@@ -1,0 +1,217 @@
+/* The Llama-family forward pass, layer-major over a batch of sequences, f32 throughout.
+ *
+ *   x = embed(tokens)                                   [rows][n_embd], rows = n_seq * n_tokens
+ *   for each block:
+ *     h = rmsnorm(x) * attn_norm
+ *     q, k, v = h Wq^T (+bq), h Wk^T (+bk), h Wv^T (+bv); rope(q, k); append k, v to the cache
+ *     x += softmax(q k^T / sqrt(head_dim), causal) v  Wo^T       (grouped-query heads)
+ *     h = rmsnorm(x) * ffn_norm
+ *     x += (silu(h Wgate^T) * (h Wup^T)) Wdown^T                    (SwiGLU)
+ *   logits = (rmsnorm(x) * out_norm) Wout^T
+ *
+ * Every linear is one OpenBLAS sgemm over all rows of the batch; attention is split over
+ * (sequence, head) pairs, each computed by one thread from start to end, so results do not
+ * depend on the thread count. */
+#include "model/model.h"
+#include "model/rope.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+// ---- kv cache ----
+
+lb_status lb_kv_cache_init(lb_kv_cache *kv, const lb_llama_config *cfg, int64_t n_seq, int64_t n_ctx)
+{
+    memset(kv, 0, sizeof *kv);
+    kv->n_seq = n_seq;
+    kv->n_ctx = n_ctx;
+    kv->n_layer = cfg->n_layer;
+    kv->kv_dim = cfg->n_head_kv * cfg->head_dim;
+    uint64_t n;
+    if (!lb_mul_ok((uint64_t)n_seq * (uint64_t)n_ctx, (uint64_t)(kv->n_layer * kv->kv_dim), &n) ||
+        !lb_mul_ok(n, sizeof(float), &n))
+        return lb_fail(LB_ERR_ARG, "kv cache of %lld sequences x %lld positions is too large", (long long)n_seq,
+                       (long long)n_ctx);
+    kv->k = lb_malloc(n, "kv cache (keys)");
+    kv->v = lb_malloc(n, "kv cache (values)");
+    if (!kv->k || !kv->v) {
+        lb_kv_cache_free(kv);
+        return LB_ERR_NOMEM;
+    }
+    return LB_OK;
+}
+
+void lb_kv_cache_free(lb_kv_cache *kv)
+{
+    free(kv->k);
+    free(kv->v);
+    memset(kv, 0, sizeof *kv);
+}
+
+static float *kv_row(const lb_kv_cache *kv, float *base, int64_t s, int64_t layer, int64_t pos)
+{
+    return base + ((s * kv->n_layer + layer) * kv->n_ctx + pos) * kv->kv_dim;
+}
+
+// ---- scratch ----
+
+lb_status lb_model_reserve(lb_model *m, int64_t n_rows, int64_t n_ctx)
+{
+    const lb_llama_config *c = &m->cfg;
+    if (n_rows <= m->cap_rows && n_ctx <= m->cap_ctx) return LB_OK;
+    if (n_rows < m->cap_rows) n_rows = m->cap_rows;
+    if (n_ctx < m->cap_ctx) n_ctx = m->cap_ctx;
+    int64_t q_dim = c->n_head * c->head_dim, kv_dim = c->n_head_kv * c->head_dim;
+    struct {
+        float **p;
+        int64_t width;
+    } bufs[] = {{&m->x, c->n_embd}, {&m->xn, c->n_embd}, {&m->q, q_dim}, {&m->k, kv_dim},
+                {&m->v, kv_dim},    {&m->att, q_dim},    {&m->gate, c->n_ff}, {&m->up, c->n_ff}};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+        free(*bufs[i].p);
+        *bufs[i].p = lb_malloc((size_t)(n_rows * bufs[i].width) * sizeof(float), "forward scratch");
+        if (!*bufs[i].p) return LB_ERR_NOMEM;
+    }
+    free(m->scores);
+    m->scores = lb_malloc((size_t)(m->n_threads * n_ctx) * sizeof(float), "attention scores");
+    if (!m->scores) return LB_ERR_NOMEM;
+    m->cap_rows = n_rows;
+    m->cap_ctx = n_ctx;
+    return LB_OK;
+}
+
+// ---- pieces ----
+
+/* y = x / sqrt(mean(x^2) + eps) * w, the sum of squares in double as ggml does. */
+static void rmsnorm(float *restrict y, const float *restrict x, const float *restrict w, int64_t n, float eps)
+{
+    double ss = 0;
+    for (int64_t i = 0; i < n; i++) ss += (double)x[i] * x[i];
+    float scale = 1.0f / sqrtf((float)(ss / (double)n) + eps);
+    for (int64_t i = 0; i < n; i++) y[i] = (x[i] * scale) * w[i];
+}
+
+/* C[rows][n_out] (+)= A[rows][n_in] W[n_out][n_in]^T */
+static void linear(float *C, const float *A, const float *W, int64_t rows, int64_t n_out, int64_t n_in, bool accumulate)
+{
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)n_out, (int)n_in, 1.0f, A, (int)n_in, W,
+                (int)n_in, accumulate ? 1.0f : 0.0f, C, (int)n_out);
+}
+
+static void add_bias(float *y, const float *b, int64_t rows, int64_t n)
+{
+    if (!b) return;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t i = 0; i < n; i++) y[r * n + i] += b[i];
+}
+
+/* Causal attention of every new token of every sequence over its cache. */
+static void attention(lb_model *m, const lb_kv_cache *kv, int64_t layer, int64_t n_seq, int64_t n_tokens, int64_t pos0)
+{
+    const lb_llama_config *c = &m->cfg;
+    int64_t hd = c->head_dim, q_dim = c->n_head * hd, group = c->n_head / c->n_head_kv;
+    float scale = 1.0f / sqrtf((float)hd);
+#pragma omp parallel for collapse(2) schedule(static) num_threads(m->n_threads)
+    for (int64_t s = 0; s < n_seq; s++) {
+        for (int64_t h = 0; h < c->n_head; h++) {
+            float *sc = m->scores + (int64_t)omp_get_thread_num() * m->cap_ctx;
+            int64_t kvh = h / group;
+            for (int64_t t = 0; t < n_tokens; t++) {
+                int64_t row = s * n_tokens + t, n_pos = pos0 + t + 1;
+                const float *q = m->q + row * q_dim + h * hd;
+                float mx = -INFINITY;
+                for (int64_t j = 0; j < n_pos; j++) {
+                    const float *k = kv_row(kv, kv->k, s, layer, j) + kvh * hd;
+                    float d = 0;
+                    for (int64_t i = 0; i < hd; i++) d += q[i] * k[i];
+                    sc[j] = d * scale;
+                    if (sc[j] > mx) mx = sc[j];
+                }
+                float sum = 0;
+                for (int64_t j = 0; j < n_pos; j++) sum += (sc[j] = expf(sc[j] - mx));
+                float inv = 1.0f / sum;
+                float *o = m->att + row * q_dim + h * hd;
+                memset(o, 0, (size_t)hd * sizeof(float));
+                for (int64_t j = 0; j < n_pos; j++) {
+                    const float *v = kv_row(kv, kv->v, s, layer, j) + kvh * hd;
+                    float p = sc[j] * inv;
+                    for (int64_t i = 0; i < hd; i++) o[i] += p * v[i];
+                }
+            }
+        }
+    }
+}
+
+static void block_forward(lb_model *m, lb_kv_cache *kv, int64_t layer, int64_t n_seq, int64_t n_tokens, int64_t pos0)
+{
+    const lb_llama_config *c = &m->cfg;
+    const lb_block *b = &m->blocks[layer];
+    int64_t rows = n_seq * n_tokens, E = c->n_embd, hd = c->head_dim;
+    int64_t q_dim = c->n_head * hd, kv_dim = c->n_head_kv * hd, F = c->n_ff;
+
+#pragma omp parallel for schedule(static) num_threads(m->n_threads)
+    for (int64_t r = 0; r < rows; r++) rmsnorm(m->xn + r * E, m->x + r * E, b->attn_norm, E, c->norm_eps);
+    linear(m->q, m->xn, b->wq, rows, q_dim, E, false);
+    linear(m->k, m->xn, b->wk, rows, kv_dim, E, false);
+    linear(m->v, m->xn, b->wv, rows, kv_dim, E, false);
+    add_bias(m->q, b->bq, rows, q_dim);
+    add_bias(m->k, b->bk, rows, kv_dim);
+    add_bias(m->v, b->bv, rows, kv_dim);
+#pragma omp parallel for schedule(static) num_threads(m->n_threads)
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t s = r / n_tokens, pos = pos0 + r % n_tokens;
+        lb_rope_apply(&m->rope, m->q + r * q_dim, c->n_head, pos);
+        lb_rope_apply(&m->rope, m->k + r * kv_dim, c->n_head_kv, pos);
+        memcpy(kv_row(kv, kv->k, s, layer, pos), m->k + r * kv_dim, (size_t)kv_dim * sizeof(float));
+        memcpy(kv_row(kv, kv->v, s, layer, pos), m->v + r * kv_dim, (size_t)kv_dim * sizeof(float));
+    }
+    attention(m, kv, layer, n_seq, n_tokens, pos0);
+    linear(m->x, m->att, b->wo, rows, E, q_dim, true);
+
+#pragma omp parallel for schedule(static) num_threads(m->n_threads)
+    for (int64_t r = 0; r < rows; r++) rmsnorm(m->xn + r * E, m->x + r * E, b->ffn_norm, E, c->norm_eps);
+    linear(m->gate, m->xn, b->w_gate, rows, F, E, false);
+    linear(m->up, m->xn, b->w_up, rows, F, E, false);
+#pragma omp parallel for schedule(static) num_threads(m->n_threads)
+    for (int64_t i = 0; i < rows * F; i++) {
+        float g = m->gate[i];
+        m->gate[i] = g / (1.0f + expf(-g)) * m->up[i];
+    }
+    linear(m->x, m->gate, b->w_down, rows, E, F, true);
+}
+
+void lb_logits_rows(lb_model *m, const float *hidden, int64_t n_rows, float *logits)
+{
+    linear(logits, hidden, m->output, n_rows, m->cfg.n_vocab, m->cfg.n_embd, false);
+}
+
+lb_status lb_forward(lb_model *m, lb_kv_cache *kv, const int32_t *tokens, int64_t n_seq, int64_t n_tokens, int64_t pos0,
+                     int64_t first_logit, float *logits)
+{
+    const lb_llama_config *c = &m->cfg;
+    if (!m->blocks) return lb_fail(LB_ERR_ARG, "model was opened without weights");
+    if (n_seq < 1 || n_tokens < 1 || n_seq > kv->n_seq || pos0 < 0 || pos0 + n_tokens > kv->n_ctx ||
+        first_logit < 0 || first_logit >= n_tokens)
+        return lb_fail(LB_ERR_ARG, "forward: batch of %lld x %lld tokens at position %lld does not fit the cache (%lld x %lld)",
+                       (long long)n_seq, (long long)n_tokens, (long long)pos0, (long long)kv->n_seq, (long long)kv->n_ctx);
+    int64_t rows = n_seq * n_tokens, E = c->n_embd;
+    lb_status st = lb_model_reserve(m, rows, pos0 + n_tokens);
+    if (st) return st;
+    for (int64_t r = 0; r < rows; r++) {
+        if (tokens[r] < 0 || tokens[r] >= c->n_vocab)
+            return lb_fail(LB_ERR_ARG, "forward: token id %d at index %lld is outside the vocabulary (%lld)", tokens[r],
+                           (long long)r, (long long)c->n_vocab);
+        memcpy(m->x + r * E, m->tok_embd + (int64_t)tokens[r] * E, (size_t)E * sizeof(float));
+    }
+    for (int64_t l = 0; l < c->n_layer; l++) block_forward(m, kv, l, n_seq, n_tokens, pos0);
+#pragma omp parallel for schedule(static) num_threads(m->n_threads)
+    for (int64_t r = 0; r < rows; r++) rmsnorm(m->xn + r * E, m->x + r * E, m->out_norm, E, c->norm_eps);
+    if (logits) {
+        int64_t per_seq = n_tokens - first_logit;
+        for (int64_t s = 0; s < n_seq; s++)
+            lb_logits_rows(m, m->xn + (s * n_tokens + first_logit) * E, per_seq, logits + s * per_seq * c->n_vocab);
+    }
+    return LB_OK;
+}
