@@ -26,14 +26,15 @@ static inline float bits_f32(uint32_t u)
 // ---- IEEE binary16 ----
 
 /* Widening is exact: normals rebias the exponent (15 -> 127), subnormals m * 2^-24 are
- * renormalized, inf/NaN keep their payload shifted into the f32 mantissa. */
+ * renormalized, inf stays inf, NaN keeps its payload shifted into the f32 mantissa. */
 float lb_f16_to_f32(uint16_t h)
 {
     uint32_t sign = (uint32_t)(h & 0x8000) << 16;
     uint32_t exp = (h >> 10) & 0x1f;
     uint32_t mant = h & 0x3ff;
 
-    if (exp == 0x1f) return bits_f32(sign | 0x7f800000u | (mant << 13));
+    if (exp == 0x1f) /* inf, or NaN made quiet with its payload kept (as F16C and ggml do) */
+        return bits_f32(sign | 0x7f800000u | (mant << 13) | (mant ? 0x400000u : 0));
     if (exp != 0) return bits_f32(sign | ((exp + 127 - 15) << 23) | (mant << 13));
     if (mant == 0) return bits_f32(sign);
 

@@ -36,13 +36,20 @@ lb_status lb_fail(lb_status s, const char *fmt, ...)
 
 lb_status lb_fail_context(lb_status s, const char *fmt, ...)
 {
-    char prefix[MSG_CAP], old[MSG_CAP];
+    char old[MSG_CAP];
     memcpy(old, g_msg, MSG_CAP);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(prefix, MSG_CAP, fmt, ap);
+    int n = vsnprintf(g_msg, MSG_CAP, fmt, ap);
     va_end(ap);
-    snprintf(g_msg, MSG_CAP, "%s: %s", prefix, old);
+    if (n >= 0 && n < MSG_CAP - 3) {
+        size_t k = (size_t)n;
+        g_msg[k++] = ':';
+        g_msg[k++] = ' ';
+        size_t room = MSG_CAP - k - 1, len = strnlen(old, room);
+        memcpy(g_msg + k, old, len);
+        g_msg[k + len] = '\0';
+    }
     return s;
 }
 

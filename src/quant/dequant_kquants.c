@@ -1,9 +1,12 @@
 /* Row decoders for ggml's 256-element super-block types: the k-quants Q2_K..Q6_K (llama.cpp
  * PR #1684) and IQ4_XS. Bit-exact with llama.cpp's dequantize_row_* (ggml-quants.c): each
- * sub-block's scale is formed first (d * sc, dmin * m, as floats) and then applied, x =
- * (d*sc) * q - (dmin*m), in exactly that order; integer quants and scale codes convert to
- * float exactly. As for the legacy types the build must not fuse the multiply-subtract.
- * Not here: quantizers (search for scales), dot products. */
+ * sub-block's scale is formed first (d*sc, dmin*m) and then applied, x = (d*sc)*q - dmin*m,
+ * as there. Why that is robust: d is an f16 (11 significant bits), scale codes have at most
+ * 8 and quants or grid values at most 7, so d*sc and dmin*m are exact in f32, and so is
+ * (d*sc)*q for every type but Q6_K (up to 25 bits: one rounding of the exact d*sc*q, however
+ * associated). The only other rounding is the final "- dmin*m", so neither association nor
+ * FMA contraction can change the bits. Not here: quantizers (the search for scales), dot
+ * products. */
 #include "quant/dequant.h"
 #include "quant/blocks.h"
 #include "core/dtype.h"

@@ -1,8 +1,9 @@
 /* Row decoders for ggml's 32-element block types: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and IQ4_NL.
- * Bit-exact with llama.cpp's dequantize_row_* (ggml-quants.c): every value is produced by the
- * same float operations in the same order (x = q*d, or x = q*d + m for the "_1" types), with
- * the integer quant converted exactly. The build must not contract q*d + m into an FMA
- * (llama.cpp's reference rounds the product first). Not here: quantizers, dot products. */
+ * Bit-exact with llama.cpp's dequantize_row_* (ggml-quants.c): the same float operations in
+ * the same order, x = q*d, or x = q*d + m for the "_1" types. Why that is robust: q has at
+ * most 8 significant bits and d (an f16) 11, so q*d is exact in f32 and the only rounding is
+ * the final "+ m"; an FMA-contracting compiler therefore gives the same bits.
+ * Not here: quantizers, dot products. */
 #include "quant/dequant.h"
 #include "quant/blocks.h"
 #include "core/dtype.h"

@@ -1,5 +1,6 @@
 /* The type-traits table. Decoders live beside their block layouts (dequant_*.c). */
 #include "quant/types.h"
+#include "core/core.h"
 #include "quant/dequant.h"
 
 #include <string.h>
