@@ -1,10 +1,787 @@
-/* lowbit command-line tool (being written). */
+/* lowbit: the command-line tool. Argument parsing, progress display, output formatting and exit
+ * codes; every computation is a call into the public API (lowbit.h), nothing else.
+ *
+ * Exit codes: 0 success, 1 the library (or a file the user named) failed, and the message is
+ * `lowbit: <what failed>` on stderr; 2 bad usage (unknown command or option, malformed number),
+ * with the usage on stderr. Help goes to stdout and exits 0. */
 #include "lowbit.h"
 
-#include <stdio.h>
+#include <cjson/cJSON.h>
 
-int main(void)
+#include <errno.h>
+#include <libgen.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+// ---- usage ----
+
+typedef struct verb {
+    const char *name, *summary, *usage;
+    int (*run)(int argc, char **argv);
+} verb;
+
+static int run_info(int argc, char **argv);
+static int run_ppl(int argc, char **argv);
+static int run_generate(int argc, char **argv);
+
+static const verb VERBS[] = {
+    {"info", "architecture, metadata, tensors, sizes and bits per weight of a model",
+     "usage: lowbit info MODEL [--json]\n"
+     "\n"
+     "Prints the format, architecture, hyper-parameters, source metadata, a table of tensors\n"
+     "(name, dtype, shape, bytes), the parameter count, total bytes and bits per weight.\n"
+     "Reads headers only: no weights are loaded.\n"
+     "\n"
+     "  --json          one JSON object on stdout instead of text\n",
+     run_info},
+    {"ppl", "perplexity of a model on a text file",
+     "usage: lowbit ppl MODEL --text FILE [options]\n"
+     "\n"
+     "  --text FILE               UTF-8 text to score (required)\n"
+     "  --protocol llamacpp|gptq  llamacpp (default): chunks of --ctx tokens, BOS per chunk, the\n"
+     "                            second half of each chunk scored, like llama-perplexity;\n"
+     "                            gptq: non-overlapping windows, every token scored, no BOS\n"
+     "  --ctx N                   tokens per chunk (default 512 llamacpp, 2048 gptq); may exceed\n"
+     "                            the model's training context, with a warning\n"
+     "  --batch N                 chunks evaluated together (default 1)\n"
+     "  --chunks N                score only the first N chunks (default all)\n"
+     "  --threads N               worker threads (default: all cores)\n"
+     "  --tokenizer PATH          tokenizer file, when not beside the model or inside the GGUF\n"
+     "  --json                    print the result as one JSON object\n"
+     "\n"
+     "A progress bar is drawn on stderr when it is a terminal or LOWBIT_PROGRESS=1.\n",
+     run_ppl},
+    {"generate", "generate text after a prompt",
+     "usage: lowbit generate MODEL -p PROMPT [options]\n"
+     "\n"
+     "  -p, --prompt TEXT   the prompt (required); special tokens written in it are parsed\n"
+     "  -n, --n-predict N   tokens to generate at most (default 128); stops early at EOS\n"
+     "  --temp T            temperature, 0 = greedy (default 0.8)\n"
+     "  --top-k K           keep the K most likely tokens, 0 = off (default 40)\n"
+     "  --top-p P           keep the smallest set with probability >= P, 1 = off (default 0.95)\n"
+     "  --seed S            random seed (default: from the clock, printed on stderr)\n"
+     "  --threads N         worker threads (default: all cores)\n"
+     "  --tokenizer PATH    tokenizer file, when not beside the model or inside the GGUF\n"
+     "  --no-bos            do not put BOS before the prompt (by default it is there when the\n"
+     "                      model's tokenizer adds one, e.g. Llama 2; not for SmolLM2, Qwen)\n"
+     "\n"
+     "The prompt and then each generated token are written to stdout as they come; timings go\n"
+     "to stderr.\n",
+     run_generate},
+};
+#define N_VERBS ((int)(sizeof VERBS / sizeof VERBS[0]))
+
+static void print_usage(FILE *f)
 {
-    fprintf(stderr, "lowbit %s: CLI not written yet\n", LOWBIT_VERSION);
-    return 2;
+    fprintf(f,
+            "usage: lowbit COMMAND [ARGS]\n"
+            "       lowbit COMMAND --help\n"
+            "       lowbit --version\n"
+            "\n"
+            "lowbit %s: quantize large language models and run them on small machines.\n"
+            "MODEL is a Hugging Face directory, a .safetensors file, a GGUF file or a llama2.c checkpoint.\n"
+            "\n"
+            "commands:\n",
+            LOWBIT_VERSION);
+    for (int i = 0; i < N_VERBS; i++) fprintf(f, "  %-10s %s\n", VERBS[i].name, VERBS[i].summary);
+}
+
+/* Bad usage: message, the command's usage, exit 2. */
+__attribute__((format(printf, 2, 3), noreturn)) static void usage_error(const verb *v, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "lowbit%s%s: ", v ? " " : "", v ? v->name : "");
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\n\n", stderr);
+    if (v) fputs(v->usage, stderr);
+    else print_usage(stderr);
+    exit(2);
+}
+
+/* A failure at run time (library, file): `lowbit: message`, exit status 1. */
+__attribute__((format(printf, 1, 2))) static int fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("lowbit: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return 1;
+}
+
+static int fail_lib(lb_status st)
+{
+    const char *msg = lb_errmsg();
+    return fail("%s", msg && *msg ? msg : lb_status_name(st));
+}
+
+// ---- options and numbers ----
+
+/* Command-line cursor: argv[i] is the next argument of the verb. */
+typedef struct cursor {
+    const verb *v;
+    int argc, i;
+    char **argv;
+    bool no_more_options; /* after "--" */
+} cursor;
+
+/* Matches argv[c->i] against an option that takes a value ("--ctx 512" or "--ctx=512"); on a
+ * match sets *val, advances past it and returns true. Either name may be NULL. */
+static bool opt_value(cursor *c, const char *name, const char *alias, const char **val)
+{
+    const char *a = c->argv[c->i];
+    const char *names[2] = {name, alias};
+    for (int k = 0; k < 2; k++) {
+        const char *n = names[k];
+        if (!n) continue;
+        size_t len = strlen(n);
+        if (strncmp(a, n, len) != 0) continue;
+        if (a[len] == '=') {
+            *val = a + len + 1;
+            return true;
+        }
+        if (a[len] != '\0') continue;
+        if (c->i + 1 >= c->argc) usage_error(c->v, "option %s needs a value", n);
+        *val = c->argv[++c->i];
+        return true;
+    }
+    return false;
+}
+
+static bool opt_flag(cursor *c, const char *name)
+{
+    const char *a = c->argv[c->i];
+    if (strcmp(a, name) != 0) {
+        size_t len = strlen(name);
+        if (strncmp(a, name, len) == 0 && a[len] == '=') usage_error(c->v, "option %s takes no value", name);
+        return false;
+    }
+    return true;
+}
+
+static bool is_option(const cursor *c) { return !c->no_more_options && c->argv[c->i][0] == '-' && c->argv[c->i][1]; }
+
+/* Whole-string integer in [lo, hi]; anything else ("12x", "", "1e3", out of range) is a usage
+ * error naming the option. */
+static int64_t parse_int(const cursor *c, const char *opt, const char *s, int64_t lo, int64_t hi)
+{
+    char *end;
+    errno = 0;
+    long long x = strtoll(s, &end, 10);
+    if (!*s || *end || errno == ERANGE || x < lo || x > hi) {
+        if (hi == INT64_MAX) usage_error(c->v, "%s expects an integer >= %lld, got '%s'", opt, (long long)lo, s);
+        usage_error(c->v, "%s expects an integer from %lld to %lld, got '%s'", opt, (long long)lo, (long long)hi, s);
+    }
+    return x;
+}
+
+static uint64_t parse_u64(const cursor *c, const char *opt, const char *s)
+{
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(s, &end, 0);
+    if (!*s || *s == '-' || *s == '+' || *end || errno == ERANGE)
+        usage_error(c->v, "%s expects an unsigned 64-bit integer, got '%s'", opt, s);
+    return x;
+}
+
+/* Whole-string finite real number in [lo, hi]. */
+static double parse_real(const cursor *c, const char *opt, const char *s, double lo, double hi)
+{
+    char *end;
+    errno = 0;
+    double x = strtod(s, &end);
+    if (!*s || *end || errno == ERANGE || !isfinite(x) || x < lo || x > hi)
+        usage_error(c->v, "%s expects a number from %g to %g, got '%s'", opt, lo, hi, s);
+    return x;
+}
+
+/* The single positional MODEL argument; a second positional is a usage error. */
+static void positional(cursor *c, const char **model)
+{
+    if (*model) usage_error(c->v, "unexpected argument '%s' (MODEL is already '%s')", c->argv[c->i], *model);
+    *model = c->argv[c->i];
+}
+
+static void unknown_option(const cursor *c) { usage_error(c->v, "unknown option '%s'", c->argv[c->i]); }
+
+static const verb *find_verb(const char *name)
+{
+    for (int i = 0; i < N_VERBS; i++)
+        if (strcmp(VERBS[i].name, name) == 0) return &VERBS[i];
+    return NULL;
+}
+
+// ---- small formatting helpers ----
+
+/* 656000 -> "656.00 K", 134515008 -> "134.52 M". */
+static const char *human_count(double x, char *buf, size_t cap)
+{
+    const char *unit[] = {"", " K", " M", " B", " T"};
+    int u = 0;
+    while (fabs(x) >= 1000 && u < 4) x /= 1000, u++;
+    snprintf(buf, cap, u ? "%.2f%s" : "%.0f%s", x, unit[u]);
+    return buf;
+}
+
+static const char *human_bytes(double x, char *buf, size_t cap)
+{
+    const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int u = 0;
+    while (x >= 1024 && u < 4) x /= 1024, u++;
+    snprintf(buf, cap, u ? "%.2f %s" : "%.0f %s", x, unit[u]);
+    return buf;
+}
+
+static const char *shape_str(const lb_tensor_desc *t, char *buf, size_t cap)
+{
+    size_t n = (size_t)snprintf(buf, cap, "[");
+    for (int d = 0; d < t->n_dims && n < cap; d++)
+        n += (size_t)snprintf(buf + n, cap - n, "%s%lld", d ? ", " : "", (long long)t->shape[d]);
+    if (n < cap) snprintf(buf + n, cap - n, "]");
+    return buf;
+}
+
+/* Metadata values may be long (chat templates) or hold newlines: one line, at most width
+ * characters, control characters escaped. */
+static void print_oneline(FILE *f, const char *s, size_t width)
+{
+    size_t n = 0;
+    for (; *s && n < width; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '\n') n += (size_t)fprintf(f, "\\n");
+        else if (ch == '\t') n += (size_t)fprintf(f, "\\t");
+        else if (ch < 0x20) n += (size_t)fprintf(f, "\\x%02x", ch);
+        else fputc(ch, f), n++;
+    }
+    if (*s) fputs("...", f);
+}
+
+static double elems(const lb_tensor_desc *t)
+{
+    double n = 1;
+    for (int d = 0; d < t->n_dims; d++) n *= (double)t->shape[d];
+    return n;
+}
+
+static void add_i64(cJSON *o, const char *k, int64_t v) { cJSON_AddNumberToObject(o, k, (double)v); }
+
+static int print_json(cJSON *root)
+{
+    char *s = cJSON_Print(root);
+    cJSON_Delete(root);
+    if (!s) return fail("out of memory formatting JSON");
+    puts(s);
+    free(s);
+    return 0;
+}
+
+// ---- info ----
+
+static const char *rope_scaling_name(lb_rope_scaling_type t)
+{
+    switch (t) {
+    case LB_ROPE_SCALING_NONE: return "none";
+    case LB_ROPE_SCALING_LINEAR: return "linear";
+    case LB_ROPE_SCALING_LLAMA3: return "llama3";
+    default: return "?";
+    }
+}
+
+static cJSON *info_json(const char *path, lb_model *m, const lb_model_desc *d)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "path", path);
+    cJSON_AddStringToObject(o, "format", d->format);
+    cJSON_AddStringToObject(o, "arch", d->arch);
+    cJSON_AddStringToObject(o, "tokenizer", d->tokenizer);
+    add_i64(o, "n_vocab", d->n_vocab);
+    add_i64(o, "n_embd", d->n_embd);
+    add_i64(o, "n_ff", d->n_ff);
+    add_i64(o, "n_layer", d->n_layer);
+    add_i64(o, "n_head", d->n_head);
+    add_i64(o, "n_head_kv", d->n_head_kv);
+    add_i64(o, "head_dim", d->head_dim);
+    add_i64(o, "n_ctx_train", d->n_ctx_train);
+    cJSON_AddNumberToObject(o, "norm_eps", d->norm_eps);
+    cJSON_AddNumberToObject(o, "rope_theta", d->rope_theta);
+    cJSON_AddStringToObject(o, "rope_scaling", rope_scaling_name(d->rope_scaling));
+    cJSON_AddNumberToObject(o, "rope_factor", d->rope_factor);
+    cJSON_AddBoolToObject(o, "rope_interleaved", d->rope_interleaved);
+    cJSON_AddBoolToObject(o, "tied_embeddings", d->tied_embeddings);
+    cJSON_AddBoolToObject(o, "qkv_bias", d->qkv_bias);
+    add_i64(o, "bos_id", d->bos_id);
+    add_i64(o, "eos_id", d->eos_id);
+
+    cJSON *meta = cJSON_AddObjectToObject(o, "metadata");
+    const char *k, *v;
+    for (int64_t i = 0; lb_model_meta(m, i, &k, &v); i++) cJSON_AddStringToObject(meta, k, v);
+
+    cJSON *ts = cJSON_AddArrayToObject(o, "tensors");
+    int64_t n = lb_model_n_tensors(m);
+    for (int64_t i = 0; i < n; i++) {
+        lb_tensor_desc t;
+        if (lb_model_tensor(m, i, &t) != LB_OK) continue;
+        cJSON *jt = cJSON_CreateObject();
+        cJSON_AddStringToObject(jt, "name", t.name);
+        cJSON_AddStringToObject(jt, "dtype", t.dtype);
+        cJSON *shape = cJSON_AddArrayToObject(jt, "shape");
+        for (int dd = 0; dd < t.n_dims; dd++) cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)t.shape[dd]));
+        cJSON_AddNumberToObject(jt, "bytes", (double)t.n_bytes);
+        cJSON_AddItemToArray(ts, jt);
+    }
+    add_i64(o, "n_tensors", n);
+    add_i64(o, "n_params", d->n_params);
+    cJSON_AddNumberToObject(o, "n_bytes", (double)d->n_bytes);
+    cJSON_AddNumberToObject(o, "bits_per_weight", d->n_params > 0 ? 8.0 * (double)d->n_bytes / (double)d->n_params : 0);
+    return o;
+}
+
+static void info_text(const char *path, lb_model *m, const lb_model_desc *d)
+{
+    char b1[64], b2[64];
+    printf("model         %s\n", path);
+    printf("format        %s\n", d->format);
+    printf("architecture  %s\n", d->arch);
+    printf("tokenizer     %s\n", d->tokenizer);
+    printf("\nhyper-parameters\n");
+    printf("  n_vocab       %lld\n", (long long)d->n_vocab);
+    printf("  n_embd        %lld\n", (long long)d->n_embd);
+    printf("  n_ff          %lld\n", (long long)d->n_ff);
+    printf("  n_layer       %lld\n", (long long)d->n_layer);
+    printf("  n_head        %lld\n", (long long)d->n_head);
+    printf("  n_head_kv     %lld\n", (long long)d->n_head_kv);
+    printf("  head_dim      %lld\n", (long long)d->head_dim);
+    printf("  n_ctx_train   %lld\n", (long long)d->n_ctx_train);
+    printf("  norm_eps      %g\n", (double)d->norm_eps);
+    printf("  rope          theta %g, scaling %s", (double)d->rope_theta, rope_scaling_name(d->rope_scaling));
+    if (d->rope_scaling != LB_ROPE_SCALING_NONE) printf(" (factor %g)", (double)d->rope_factor);
+    printf(", %s\n", d->rope_interleaved ? "interleaved pairs" : "rotate-half");
+    printf("  tied embd     %s\n", d->tied_embeddings ? "yes" : "no");
+    printf("  qkv bias      %s\n", d->qkv_bias ? "yes" : "no");
+    printf("  bos / eos     %d / %d\n", d->bos_id, d->eos_id);
+
+    int64_t n_meta = 0;
+    const char *k, *v;
+    while (lb_model_meta(m, n_meta, &k, &v)) n_meta++;
+    printf("\nmetadata (%lld)\n", (long long)n_meta);
+    for (int64_t i = 0; lb_model_meta(m, i, &k, &v); i++) {
+        printf("  %-40s ", k);
+        print_oneline(stdout, v, 80);
+        putchar('\n');
+    }
+
+    int64_t n = lb_model_n_tensors(m);
+    int wname = 4, wdtype = 5, wshape = 5;
+    for (int64_t i = 0; i < n; i++) {
+        lb_tensor_desc t;
+        if (lb_model_tensor(m, i, &t) != LB_OK) continue;
+        int ln = (int)strlen(t.name), ld = (int)strlen(t.dtype), ls = (int)strlen(shape_str(&t, b1, sizeof b1));
+        wname = ln > wname ? ln : wname, wdtype = ld > wdtype ? ld : wdtype, wshape = ls > wshape ? ls : wshape;
+    }
+    printf("\ntensors (%lld)\n", (long long)n);
+    printf("  %-*s  %-*s  %-*s  %12s  %12s\n", wname, "name", wdtype, "dtype", wshape, "shape", "elements", "bytes");
+    double sum_el = 0, sum_bytes = 0;
+    for (int64_t i = 0; i < n; i++) {
+        lb_tensor_desc t;
+        if (lb_model_tensor(m, i, &t) != LB_OK) {
+            printf("  (tensor %lld: %s)\n", (long long)i, lb_errmsg());
+            continue;
+        }
+        sum_el += elems(&t), sum_bytes += (double)t.n_bytes;
+        printf("  %-*s  %-*s  %-*s  %12.0f  %12llu\n", wname, t.name, wdtype, t.dtype, wshape,
+               shape_str(&t, b1, sizeof b1), elems(&t), (unsigned long long)t.n_bytes);
+    }
+
+    printf("\nparameters    %lld (%s)\n", (long long)d->n_params, human_count((double)d->n_params, b1, sizeof b1));
+    printf("size          %llu bytes (%s)\n", (unsigned long long)d->n_bytes, human_bytes((double)d->n_bytes, b2, sizeof b2));
+    if (d->n_params > 0) printf("bits/weight   %.4f\n", 8.0 * (double)d->n_bytes / (double)d->n_params);
+    if (sum_el != (double)d->n_params || sum_bytes != (double)d->n_bytes)
+        fprintf(stderr, "lowbit info: note: the tensor table sums to %.0f elements and %.0f bytes\n", sum_el, sum_bytes);
+}
+
+static int run_info(int argc, char **argv)
+{
+    cursor c = {.v = find_verb("info"), .argc = argc, .argv = argv};
+    const char *path = NULL;
+    bool json = false;
+    for (c.i = 2; c.i < argc; c.i++) {
+        if (!c.no_more_options && strcmp(argv[c.i], "--") == 0) c.no_more_options = true;
+        else if (!is_option(&c)) positional(&c, &path);
+        else if (opt_flag(&c, "--json")) json = true;
+        else unknown_option(&c);
+    }
+    if (!path) usage_error(c.v, "missing MODEL");
+
+    lb_model *m = NULL;
+    lb_open_params op = {.no_weights = true, .quiet = true};
+    lb_status st = lb_model_open(path, &op, &m);
+    if (st) return fail_lib(st);
+    lb_model_desc d;
+    if ((st = lb_model_describe(m, &d))) {
+        int rc = fail_lib(st);
+        lb_model_close(m);
+        return rc;
+    }
+    int rc = 0;
+    if (json) rc = print_json(info_json(path, m, &d));
+    else info_text(path, m, &d);
+    lb_model_close(m);
+    if (fflush(stdout) != 0) rc = fail("writing to stdout failed");
+    return rc;
+}
+
+// ---- progress bar (ppl) ----
+
+typedef struct progress {
+    bool enabled, drawn;
+    double t0, t_last;
+} progress;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void fmt_duration(double s, char *buf, size_t cap)
+{
+    if (s < 60) snprintf(buf, cap, "%.1fs", s);
+    else if (s < 3600) snprintf(buf, cap, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
+    else snprintf(buf, cap, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
+}
+
+static void progress_init(progress *p)
+{
+    const char *env = getenv("LOWBIT_PROGRESS");
+    memset(p, 0, sizeof *p);
+    p->enabled = env ? strcmp(env, "1") == 0 : isatty(STDERR_FILENO);
+    p->t0 = p->t_last = now_s();
+}
+
+/* lb_progress_fn: `ppl [#########.....] 12/40 chunks  3.1s  eta 7.2s`, redrawn in place at
+ * most 10 times a second, and always for the last chunk. */
+static void progress_cb(void *user, int64_t done, int64_t total)
+{
+    progress *p = user;
+    if (!p->enabled) return;
+    double t = now_s();
+    if (done < total && t - p->t_last < 0.1 && p->drawn) return;
+    p->t_last = t;
+    double frac = total > 0 ? (double)done / (double)total : 0, el = t - p->t0;
+    char bar[31], e1[32], e2[32];
+    int fill = (int)(frac * 30 + 0.5);
+    for (int i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '.';
+    bar[30] = '\0';
+    fmt_duration(el, e1, sizeof e1);
+    if (done > 0 && done < total) fmt_duration(el * (double)(total - done) / (double)done, e2, sizeof e2);
+    else snprintf(e2, sizeof e2, "%s", done >= total ? "0s" : "?");
+    fprintf(stderr, "\rppl [%s] %lld/%lld chunks  %s  eta %s   ", bar, (long long)done, (long long)total, e1, e2);
+    fflush(stderr);
+    p->drawn = true;
+}
+
+static void progress_done(progress *p)
+{
+    if (p->enabled && p->drawn) fputc('\n', stderr);
+}
+
+// ---- ppl ----
+
+/* Reads a whole file; NULL (and a message) on failure. */
+static char *read_text(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fail("cannot open text file '%s': %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        n += fread(buf + n, 1, cap - n - 1, f);
+        if (ferror(f)) {
+            fail("cannot read text file '%s': %s", path, strerror(errno));
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        if (feof(f)) break;
+        if (cap - n < 2) {
+            char *nb = realloc(buf, cap *= 2);
+            if (!nb) free(buf);
+            buf = nb;
+        }
+    }
+    fclose(f);
+    if (!buf) return NULL;
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+/* Opens a model for evaluation and checks that it can tokenize. */
+static int open_for_text(const char *path, int n_threads, const char *tokenizer, lb_model **m, lb_model_desc *d)
+{
+    lb_open_params op = {.n_threads = n_threads, .tokenizer_path = tokenizer};
+    lb_status st = lb_model_open(path, &op, m);
+    if (st) return fail_lib(st);
+    if ((st = lb_model_describe(*m, d))) {
+        int rc = fail_lib(st);
+        lb_model_close(*m);
+        *m = NULL;
+        return rc;
+    }
+    if (!d->tokenizer || strcmp(d->tokenizer, "none") == 0) {
+        lb_model_close(*m);
+        *m = NULL;
+        char *copy = strdup(path);
+        struct stat sb;
+        const char *dir = stat(path, &sb) == 0 && S_ISDIR(sb.st_mode) ? path : copy ? dirname(copy) : ".";
+        fail("%s: no tokenizer found in %s (tokenizer.json, tokenizer.model, tokenizer.bin) or inside the model; "
+             "name one with --tokenizer PATH",
+             path, dir);
+        free(copy);
+        return 1;
+    }
+    return 0;
+}
+
+static int run_ppl(int argc, char **argv)
+{
+    cursor c = {.v = find_verb("ppl"), .argc = argc, .argv = argv};
+    const char *path = NULL, *text_path = NULL, *tokenizer = NULL, *val;
+    lb_ppl_params pp = {.protocol = LB_PPL_LLAMACPP};
+    int n_threads = 0;
+    bool json = false;
+    for (c.i = 2; c.i < argc; c.i++) {
+        if (!c.no_more_options && strcmp(argv[c.i], "--") == 0) c.no_more_options = true;
+        else if (!is_option(&c)) positional(&c, &path);
+        else if (opt_value(&c, "--text", "-f", &val)) text_path = val;
+        else if (opt_value(&c, "--ctx", "-c", &val)) pp.n_ctx = parse_int(&c, "--ctx", val, 2, INT32_MAX);
+        else if (opt_value(&c, "--batch", "-b", &val)) pp.n_batch = parse_int(&c, "--batch", val, 1, 65536);
+        else if (opt_value(&c, "--chunks", NULL, &val)) pp.n_chunks = parse_int(&c, "--chunks", val, 1, INT64_MAX);
+        else if (opt_value(&c, "--threads", "-t", &val)) n_threads = (int)parse_int(&c, "--threads", val, 1, 4096);
+        else if (opt_value(&c, "--tokenizer", NULL, &val)) tokenizer = val;
+        else if (opt_value(&c, "--protocol", NULL, &val)) {
+            if (strcmp(val, "llamacpp") == 0) pp.protocol = LB_PPL_LLAMACPP;
+            else if (strcmp(val, "gptq") == 0) pp.protocol = LB_PPL_GPTQ;
+            else usage_error(c.v, "--protocol expects llamacpp or gptq, got '%s'", val);
+        } else if (opt_flag(&c, "--json")) json = true;
+        else unknown_option(&c);
+    }
+    if (!path) usage_error(c.v, "missing MODEL");
+    if (!text_path) usage_error(c.v, "missing --text FILE");
+    const char *proto = pp.protocol == LB_PPL_GPTQ ? "gptq" : "llamacpp";
+
+    size_t len = 0;
+    char *text = read_text(text_path, &len);
+    if (!text) return 1;
+
+    lb_model *m = NULL;
+    lb_model_desc d;
+    int rc = open_for_text(path, n_threads, tokenizer, &m, &d);
+    if (rc) {
+        free(text);
+        return rc;
+    }
+    int64_t n_ctx = pp.n_ctx ? pp.n_ctx : pp.protocol == LB_PPL_GPTQ ? 2048 : 512;
+    if (d.n_ctx_train > 0 && n_ctx > d.n_ctx_train)
+        fprintf(stderr, "lowbit ppl: warning: context %lld exceeds the model's training context %lld\n", (long long)n_ctx,
+                (long long)d.n_ctx_train);
+
+    /* llama-perplexity tokenizes the whole text with BOS in front when the model's tokenizer adds
+     * one (and the library puts BOS at the start of every chunk); the GPTQ/AWQ evaluation scripts
+     * tokenize without BOS. */
+    int32_t *tokens = NULL;
+    int64_t n_tokens = 0;
+    lb_status st = lb_tokenize(m, text, len, pp.protocol == LB_PPL_LLAMACPP && d.add_bos, false, &tokens, &n_tokens);
+    free(text);
+    if (st) {
+        rc = fail_lib(st);
+        lb_model_close(m);
+        return rc;
+    }
+
+    progress prog;
+    progress_init(&prog);
+    pp.progress = progress_cb;
+    pp.progress_user = &prog;
+    lb_ppl_result r;
+    st = lb_perplexity(m, tokens, n_tokens, &pp, &r);
+    progress_done(&prog);
+    free(tokens);
+    if (st) {
+        rc = fail_lib(st);
+        lb_model_close(m);
+        return rc;
+    }
+    if (json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "model", path);
+        cJSON_AddStringToObject(o, "text", text_path);
+        cJSON_AddStringToObject(o, "protocol", proto);
+        cJSON_AddNumberToObject(o, "ppl", r.ppl);
+        cJSON_AddNumberToObject(o, "ppl_stderr", r.ppl_stderr);
+        cJSON_AddNumberToObject(o, "nll_mean", r.nll_mean);
+        add_i64(o, "n_tokens", n_tokens);
+        add_i64(o, "n_scored", r.n_scored);
+        add_i64(o, "n_chunks", r.n_chunks);
+        add_i64(o, "n_ctx", r.n_ctx);
+        cJSON_AddNumberToObject(o, "seconds", r.seconds);
+        cJSON_AddNumberToObject(o, "tokens_per_s", r.tokens_per_s);
+        rc = print_json(o);
+    } else {
+        printf("PPL = %.4f +/- %.4f  (protocol %s, ctx %lld, %lld chunks, %lld scored tokens, %.1f tok/s)\n", r.ppl,
+               r.ppl_stderr, proto, (long long)r.n_ctx, (long long)r.n_chunks, (long long)r.n_scored, r.tokens_per_s);
+    }
+    lb_model_close(m);
+    if (fflush(stdout) != 0) rc = fail("writing to stdout failed");
+    return rc;
+}
+
+// ---- generate ----
+
+typedef struct gen_state {
+    const lb_model *m;
+    int32_t eos;
+    bool write_failed;
+} gen_state;
+
+/* lb_token_fn: writes the token's bytes as they come (a piece may be part of a UTF-8
+ * character; the terminal joins them). EOS ends the text and is not printed. */
+static bool on_token(void *user, int32_t token)
+{
+    gen_state *g = user;
+    if (token == g->eos) return false;
+    char small[256];
+    int64_t n = lb_token_piece(g->m, token, small, sizeof small);
+    if (n < 0) return true; /* not a text token: nothing to show */
+    char *buf = small;
+    if ((size_t)n > sizeof small) {
+        if (!(buf = malloc((size_t)n))) return false;
+        lb_token_piece(g->m, token, buf, (size_t)n);
+    }
+    if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n || fflush(stdout) != 0) g->write_failed = true;
+    if (buf != small) free(buf);
+    return !g->write_failed;
+}
+
+static int run_generate(int argc, char **argv)
+{
+    cursor c = {.v = find_verb("generate"), .argc = argc, .argv = argv};
+    const char *path = NULL, *prompt = NULL, *tokenizer = NULL, *val;
+    int64_t n_predict = 128;
+    lb_sample_params sp = {.temp = 0.8f, .top_k = 40, .top_p = 0.95f};
+    bool have_seed = false, no_bos = false;
+    int n_threads = 0;
+    for (c.i = 2; c.i < argc; c.i++) {
+        if (!c.no_more_options && strcmp(argv[c.i], "--") == 0) c.no_more_options = true;
+        else if (!is_option(&c)) positional(&c, &path);
+        else if (opt_value(&c, "--prompt", "-p", &val)) prompt = val;
+        else if (opt_value(&c, "--n-predict", "-n", &val)) n_predict = parse_int(&c, "-n", val, 0, INT32_MAX);
+        else if (opt_value(&c, "--temp", NULL, &val)) sp.temp = (float)parse_real(&c, "--temp", val, 0, 1e6);
+        else if (opt_value(&c, "--top-k", NULL, &val)) sp.top_k = (int)parse_int(&c, "--top-k", val, 0, INT32_MAX);
+        else if (opt_value(&c, "--top-p", NULL, &val)) sp.top_p = (float)parse_real(&c, "--top-p", val, 0, 1);
+        else if (opt_value(&c, "--seed", "-s", &val)) sp.seed = parse_u64(&c, "--seed", val), have_seed = true;
+        else if (opt_value(&c, "--threads", "-t", &val)) n_threads = (int)parse_int(&c, "--threads", val, 1, 4096);
+        else if (opt_value(&c, "--tokenizer", NULL, &val)) tokenizer = val;
+        else if (opt_flag(&c, "--no-bos")) no_bos = true;
+        else unknown_option(&c);
+    }
+    if (!path) usage_error(c.v, "missing MODEL");
+    if (!prompt) usage_error(c.v, "missing -p PROMPT");
+    if (!have_seed) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        sp.seed = ((uint64_t)ts.tv_sec * 1000000007ull) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32);
+    }
+
+    lb_model *m = NULL;
+    lb_model_desc d;
+    int rc = open_for_text(path, n_threads, tokenizer, &m, &d);
+    if (rc) return rc;
+    int32_t *tokens = NULL;
+    int64_t n_tokens = 0;
+    /* BOS first when the model's tokenizer adds one by convention (as llama-cli does) */
+    lb_status st = lb_tokenize(m, prompt, strlen(prompt), d.add_bos && !no_bos, true, &tokens, &n_tokens);
+    if (st) {
+        rc = fail_lib(st);
+        lb_model_close(m);
+        return rc;
+    }
+    if (n_tokens == 0) {
+        free(tokens);
+        lb_model_close(m);
+        return fail("the prompt is empty (no tokens); give some text or drop --no-bos");
+    }
+    if (d.n_ctx_train > 0 && n_tokens + n_predict > d.n_ctx_train)
+        fprintf(stderr, "lowbit generate: warning: %lld prompt + %lld new tokens exceed the model's training context %lld\n",
+                (long long)n_tokens, (long long)n_predict, (long long)d.n_ctx_train);
+
+    if (!have_seed && sp.temp > 0 && sp.top_k != 1) /* so that a run can be repeated */
+        fprintf(stderr, "seed: %llu\n", (unsigned long long)sp.seed);
+    fputs(prompt, stdout);
+    fflush(stdout);
+    gen_state g = {.m = m, .eos = d.eos_id};
+    lb_gen_stats gs;
+    st = lb_generate(m, tokens, n_tokens, n_predict, &sp, on_token, &g, &gs);
+    free(tokens);
+    putchar('\n');
+    if (fflush(stdout) != 0) g.write_failed = true; /* the text ends before the timings on stderr */
+    if (st) rc = fail_lib(st);
+    else if (g.write_failed) rc = fail("writing to stdout failed");
+    else {
+        double pt = gs.prompt_seconds, gt = gs.gen_seconds;
+        fprintf(stderr, "prompt: %lld tokens in %.3f s (%.1f tok/s), generated: %lld tokens in %.3f s (%.1f tok/s)\n",
+                (long long)gs.n_prompt, pt, pt > 0 ? (double)gs.n_prompt / pt : 0.0, (long long)gs.n_generated, gt,
+                gt > 0 ? (double)gs.n_generated / gt : 0.0);
+    }
+    lb_model_close(m);
+    return rc;
+}
+
+// ---- main ----
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) usage_error(NULL, "missing COMMAND");
+    const char *a = argv[1];
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0 || strcmp(a, "help") == 0) {
+        if (strcmp(a, "help") == 0 && argc > 2) {
+            const verb *v = find_verb(argv[2]);
+            if (!v) usage_error(NULL, "unknown command '%s'", argv[2]);
+            fputs(v->usage, stdout);
+            return 0;
+        }
+        print_usage(stdout);
+        return 0;
+    }
+    if (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0) {
+        printf("lowbit %s\n", LOWBIT_VERSION);
+        return 0;
+    }
+    const verb *v = find_verb(a);
+    if (!v) {
+        if (a[0] == '-') usage_error(NULL, "unknown option '%s'", a);
+        usage_error(NULL, "unknown command '%s'", a);
+    }
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0) break;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(v->usage, stdout);
+            return 0;
+        }
+    }
+    return v->run(argc, argv);
 }

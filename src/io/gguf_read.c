@@ -115,7 +115,17 @@ typedef struct cursor {
     const uint8_t *data;
     uint64_t size, pos;
     const char *path;
+    char ctx[256]; /* what is being read ("kv 'x' (index 3)"), for messages */
 } cursor;
+
+static void set_ctx(cursor *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_ctx(cursor *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->ctx, sizeof c->ctx, fmt, ap);
+    va_end(ap);
+}
 
 static uint64_t left(const cursor *c) { return c->size - c->pos; }
 
@@ -124,8 +134,8 @@ static lb_status read_u32(cursor *c, uint32_t *out, const char *what)
 {
     *out = 0;
     if (left(c) < 4)
-        return lb_fail(LB_ERR_FORMAT, "%s: %s at offset %" PRIu64 ": truncated (file size %" PRIu64 ")", c->path,
-                       what, c->pos, c->size);
+        return lb_fail(LB_ERR_FORMAT, "%s: %s%s%s at offset %" PRIu64 ": truncated (file size %" PRIu64 ")", c->path,
+                       c->ctx, *c->ctx ? ": " : "", what, c->pos, c->size);
     *out = get_u32(c->data + c->pos);
     c->pos += 4;
     return LB_OK;
@@ -135,8 +145,8 @@ static lb_status read_u64(cursor *c, uint64_t *out, const char *what)
 {
     *out = 0;
     if (left(c) < 8)
-        return lb_fail(LB_ERR_FORMAT, "%s: %s at offset %" PRIu64 ": truncated (file size %" PRIu64 ")", c->path,
-                       what, c->pos, c->size);
+        return lb_fail(LB_ERR_FORMAT, "%s: %s%s%s at offset %" PRIu64 ": truncated (file size %" PRIu64 ")", c->path,
+                       c->ctx, *c->ctx ? ": " : "", what, c->pos, c->size);
     *out = get_u64(c->data + c->pos);
     c->pos += 8;
     return LB_OK;
@@ -151,9 +161,9 @@ static lb_status read_str(cursor *c, lb_str *out, const char *what)
     if (st) return st;
     if (len > left(c))
         return lb_fail(LB_ERR_FORMAT,
-                       "%s: %s at offset %" PRIu64 ": string length %" PRIu64 " exceeds the %" PRIu64
+                       "%s: %s%s%s at offset %" PRIu64 ": string length %" PRIu64 " exceeds the %" PRIu64
                        " bytes left in the file (size %" PRIu64 ")",
-                       c->path, what, at, len, left(c), c->size);
+                       c->path, c->ctx, *c->ctx ? ": " : "", what, at, len, left(c), c->size);
     out->ptr = (const char *)c->data + c->pos;
     out->len = len;
     c->pos += len;
@@ -169,7 +179,7 @@ static int named_cmp(const void *a, const void *b)
     return c ? c : (x->idx > y->idx) - (x->idx < y->idx);
 }
 
-/* Parses one value of type t at the cursor into e (key already set). */
+/* Parses the value of e (key and type already read) at the cursor. */
 static lb_status parse_value(cursor *c, kv_entry *e, int64_t idx)
 {
     const char *path = c->path;
@@ -188,19 +198,14 @@ static lb_status parse_value(cursor *c, kv_entry *e, int64_t idx)
     if (e->type == LB_GGUF_STRING) {
         lb_str s;
         e->val = c->data + c->pos;
-        lb_status st = read_str(c, &s, "string value");
-        if (st) return lb_fail_context(st, "kv '%.*s' (index %" PRId64 ")", kl, e->key.ptr, idx);
-        return LB_OK;
+        return read_str(c, &s, "string value");
     }
-    if (e->type != LB_GGUF_ARRAY)
-        return lb_fail(LB_ERR_FORMAT, "%s: kv '%.*s' (index %" PRId64 ") at offset %" PRIu64 ": unknown value type %u", path,
-                       kl, e->key.ptr, idx, at - 4, (unsigned)e->type);
-
+    LB_ASSERT(e->type == LB_GGUF_ARRAY); /* parse_kvs rejected ids past the last type */
     uint32_t et;
     uint64_t count;
     lb_status st = read_u32(c, &et, "array element type");
     if (!st) st = read_u64(c, &count, "array length");
-    if (st) return lb_fail_context(st, "kv '%.*s' (index %" PRId64 ")", kl, e->key.ptr, idx);
+    if (st) return st;
     if (et == LB_GGUF_ARRAY)
         return lb_fail(LB_ERR_UNSUPPORTED, "%s: kv '%.*s' (index %" PRId64 ") at offset %" PRIu64 ": nested arrays are not supported",
                        path, kl, e->key.ptr, idx, at);
@@ -220,10 +225,14 @@ static lb_status parse_value(cursor *c, kv_entry *e, int64_t idx)
         e->str_off = lb_malloc(count * sizeof *e->str_off, "GGUF string array index");
         if (!e->str_off) return LB_ERR_NOMEM;
         for (uint64_t j = 0; j < count; j++) {
-            lb_str s;
             e->str_off[j] = c->pos;
-            if ((st = read_str(c, &s, "string array element")))
-                return lb_fail_context(st, "kv '%.*s' (index %" PRId64 ") element %" PRIu64, kl, e->key.ptr, idx, j);
+            uint64_t len = left(c) >= 8 ? get_u64(c->data + c->pos) : 0;
+            if (left(c) < 8 || len > left(c) - 8) { /* read_str words the failure */
+                lb_str s;
+                set_ctx(c, "kv '%.*s' (index %" PRId64 ") element %" PRIu64, kl, e->key.ptr, idx, j);
+                return read_str(c, &s, "string");
+            }
+            c->pos += 8 + len;
         }
         return LB_OK;
     }
@@ -252,12 +261,14 @@ static lb_status parse_kvs(lb_gguf *g, cursor *c, uint64_t n_kv)
         g->n_kv++;
         e->offset = c->pos;
         uint32_t type;
-        lb_status st = read_str(c, &e->key, "kv key");
-        if (!st) st = read_u32(c, &type, "kv value type");
-        if (st) return lb_fail_context(st, "kv index %" PRIu64, i);
+        set_ctx(c, "kv index %" PRIu64, i);
+        lb_status st = read_str(c, &e->key, "key");
+        int kl = e->key.len > NAME_SHOWN ? NAME_SHOWN : (int)e->key.len;
+        if (!st) set_ctx(c, "kv '%.*s' (index %" PRIu64 ")", kl, e->key.ptr, i);
+        if (!st) st = read_u32(c, &type, "value type");
+        if (st) return st;
         e->type = (lb_gguf_type)type;
         if (type >= LB_GGUF_TYPE_COUNT) {
-            int kl = e->key.len > NAME_SHOWN ? NAME_SHOWN : (int)e->key.len;
             return lb_fail(LB_ERR_FORMAT, "%s: kv '%.*s' (index %" PRIu64 ") at offset %" PRIu64 ": unknown value type %u",
                            c->path, kl, e->key.ptr, i, c->pos - 4, type);
         }
@@ -330,8 +341,9 @@ static lb_status parse_tensor_info(lb_gguf *g, cursor *c, int64_t i)
     lb_tensor_info *t = &g->tensors[i];
     uint64_t at = c->pos;
     lb_str name;
-    lb_status st = read_str(c, &name, "tensor name");
-    if (st) return lb_fail_context(st, "tensor index %" PRId64, i);
+    set_ctx(c, "tensor index %" PRId64, i);
+    lb_status st = read_str(c, &name, "name");
+    if (st) return st;
     if (memchr(name.ptr, '\0', name.len))
         return lb_fail(LB_ERR_FORMAT, "%s: tensor index %" PRId64 " at offset %" PRIu64 ": name contains a NUL byte", path, i,
                        at);
@@ -339,19 +351,18 @@ static lb_status parse_tensor_info(lb_gguf *g, cursor *c, int64_t i)
     if (!t->name) return LB_ERR_NOMEM;
     t->file = g->map.path;
     int nl = name.len > NAME_SHOWN ? NAME_SHOWN : (int)name.len;
+    set_ctx(c, "tensor '%.*s' (index %" PRId64 ")", nl, t->name, i);
 
     uint32_t n_dims;
     uint64_t dims_at = c->pos;
-    if ((st = read_u32(c, &n_dims, "tensor n_dims")))
-        return lb_fail_context(st, "tensor '%.*s' (index %" PRId64 ")", nl, t->name, i);
+    if ((st = read_u32(c, &n_dims, "n_dims"))) return st;
     if (n_dims > LB_MAX_DIMS)
         return lb_fail(LB_ERR_FORMAT, "%s: tensor '%.*s' (index %" PRId64 ") at offset %" PRIu64 ": n_dims %u > %d", path, nl,
                        t->name, i, dims_at, n_dims, LB_MAX_DIMS);
     uint64_t ne[LB_MAX_DIMS] = {1, 1, 1, 1}, n_el = 1;
     for (uint32_t d = 0; d < n_dims; d++) {
         uint64_t ne_at = c->pos;
-        if ((st = read_u64(c, &ne[d], "tensor ne")))
-            return lb_fail_context(st, "tensor '%.*s' (index %" PRId64 ")", nl, t->name, i);
+        if ((st = read_u64(c, &ne[d], "ne"))) return st;
         if (ne[d] > INT64_MAX || !lb_mul_ok(n_el, ne[d], &n_el) || n_el > INT64_MAX)
             return lb_fail(LB_ERR_FORMAT,
                            "%s: tensor '%.*s' (index %" PRId64 ") at offset %" PRIu64 ": ne[%u] = %" PRIu64
@@ -360,8 +371,7 @@ static lb_status parse_tensor_info(lb_gguf *g, cursor *c, int64_t i)
     }
     uint32_t type;
     uint64_t type_at = c->pos;
-    if ((st = read_u32(c, &type, "tensor type")))
-        return lb_fail_context(st, "tensor '%.*s' (index %" PRId64 ")", nl, t->name, i);
+    if ((st = read_u32(c, &type, "type"))) return st;
     const lb_type_traits *tr = type < GGML_TYPE_LIMIT ? lb_type_traits_of(type) : NULL;
     if (!tr)
         return lb_fail(LB_ERR_UNSUPPORTED, "%s: tensor '%.*s' (index %" PRId64 ") at offset %" PRIu64 ": unknown ggml type %u",
@@ -376,8 +386,7 @@ static lb_status parse_tensor_info(lb_gguf *g, cursor *c, int64_t i)
         return lb_fail(LB_ERR_FORMAT, "%s: tensor '%.*s' (index %" PRId64 ") at offset %" PRIu64 ": byte size overflows", path,
                        nl, t->name, i, dims_at);
     uint64_t off;
-    if ((st = read_u64(c, &off, "tensor data offset")))
-        return lb_fail_context(st, "tensor '%.*s' (index %" PRId64 ")", nl, t->name, i);
+    if ((st = read_u64(c, &off, "data offset"))) return st;
 
     t->type = (lb_type)type;
     /* GGUF ne[] is innermost first; expose outermost first. n_dims 0 (a scalar) reads as [1]. */
@@ -400,11 +409,16 @@ static lb_status place_tensors(lb_gguf *g)
                            "%s: tensor '%.*s' (index %" PRId64 ") at offset %" PRIu64 ": data offset %" PRIu64
                            " is not a multiple of the alignment %" PRIu64,
                            path, NAME_SHOWN, t->name, i, g->data_offset + rel, rel, g->alignment);
-        if (!lb_add_ok(g->data_offset, rel, &abs) || !lb_add_ok(abs, t->nbytes, &end) || end > g->map.size)
+        if (!lb_add_ok(g->data_offset, rel, &abs) || !lb_add_ok(abs, t->nbytes, &end))
+            return lb_fail(LB_ERR_FORMAT,
+                           "%s: tensor '%.*s' (index %" PRId64 "): data offset %" PRIu64 " + %" PRIu64
+                           " bytes from the data section at offset %" PRIu64 " overflows",
+                           path, NAME_SHOWN, t->name, i, rel, t->nbytes, g->data_offset);
+        if (end > g->map.size)
             return lb_fail(LB_ERR_FORMAT,
                            "%s: tensor '%.*s' (index %" PRId64 ") at offset %" PRIu64 ": data [%" PRIu64 ", %" PRIu64
                            ") beyond end of file (size %" PRIu64 ")",
-                           path, NAME_SHOWN, t->name, i, abs, abs, abs + t->nbytes, g->map.size);
+                           path, NAME_SHOWN, t->name, i, abs, abs, end, g->map.size);
         t->offset = abs;
         t->data = g->map.data + abs;
     }
@@ -429,10 +443,10 @@ static lb_status place_tensors(lb_gguf *g)
 static lb_status parse(lb_gguf *g)
 {
     const char *path = g->map.path;
-    cursor c = {g->map.data, g->map.size, 0, path};
+    cursor c = {.data = g->map.data, .size = g->map.size, .pos = 0, .path = path};
     if (g->map.size < 4 || memcmp(g->map.data, GGUF_MAGIC, 4) != 0) {
         uint8_t m[4] = {0};
-        memcpy(m, g->map.data, g->map.size < 4 ? g->map.size : 4);
+        if (g->map.size) memcpy(m, g->map.data, g->map.size < 4 ? g->map.size : 4);
         return lb_fail(LB_ERR_FORMAT, "%s: at offset 0: bad magic %02x %02x %02x %02x (want \"GGUF\"; file size %" PRIu64 ")",
                        path, m[0], m[1], m[2], m[3], g->map.size);
     }

@@ -31,17 +31,33 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the llama2.c reader a
 
 // ---- tensor list builder ----
 
-/* One run of tensors in file order: either a single tensor, or one per layer. */
+/* Walks the tensors in file order. With store set it records them; without, it only looks
+ * for the first tensor that ends past the file (to name it) and stops there. Callers check
+ * the closed-form size first, so the walk never runs over more tensors than the file holds. */
 typedef struct list {
     const lb_mapping *map;
+    bool store;
     lb_tensor_info *t;
     int64_t n, cap;
-    uint64_t pos;  /* file offset of the next tensor */
-    bool overflow; /* a size computation overflowed (reported by the caller) */
+    uint64_t pos;          /* file offset of the next tensor */
+    bool stop;             /* dry walk: the cut tensor was found */
+    char cut_name[96];     /* dry walk: the first tensor ending past the file */
+    uint64_t cut_off, cut_end;
 } list;
 
+/* Sizes here cannot overflow: the caller has checked the whole file size in closed form. */
 static lb_status add(list *l, const char *name, int n_dims, int64_t d0, int64_t d1)
 {
+    if (l->stop) return LB_OK;
+    uint64_t n_el = (uint64_t)d0 * (uint64_t)(n_dims > 1 ? d1 : 1), nbytes = 4 * n_el, off = l->pos;
+    l->pos += nbytes;
+    if (!l->store) {
+        if (l->pos > l->map->size) {
+            snprintf(l->cut_name, sizeof l->cut_name, "%s", name);
+            l->cut_off = off, l->cut_end = l->pos, l->stop = true;
+        }
+        return LB_OK;
+    }
     if (l->n == l->cap) {
         int64_t cap = l->cap ? l->cap * 2 : 64;
         lb_tensor_info *nt = realloc(l->t, (size_t)cap * sizeof *nt);
@@ -58,21 +74,18 @@ static lb_status add(list *l, const char *name, int n_dims, int64_t d0, int64_t 
     t->n_dims = n_dims;
     t->shape[0] = d0;
     t->shape[1] = n_dims > 1 ? d1 : 0;
-    uint64_t n_el = (uint64_t)d0, nbytes = 0, end = 0;
-    if (n_dims > 1 && !lb_mul_ok(n_el, (uint64_t)d1, &n_el)) l->overflow = true;
-    if (!lb_mul_ok(n_el, 4, &nbytes) || !lb_add_ok(l->pos, nbytes, &end) || n_el > INT64_MAX) l->overflow = true;
     t->n_elements = (int64_t)n_el;
     t->nbytes = nbytes;
     t->file = l->map->path;
-    t->offset = l->pos;
-    l->pos = end;
+    t->offset = off;
+    t->data = l->map->data + off;
     return LB_OK;
 }
 
 static lb_status add_layers(list *l, int32_t n_layers, const char *stem, int n_dims, int64_t d0, int64_t d1)
 {
     char name[96];
-    for (int32_t i = 0; i < n_layers; i++) {
+    for (int32_t i = 0; i < n_layers && !l->stop; i++) {
         snprintf(name, sizeof name, "blk.%d.%s.weight", (int)i, stem);
         lb_status st = add(l, name, n_dims, d0, d1);
         if (st) return st;
@@ -82,9 +95,26 @@ static lb_status add_layers(list *l, int32_t n_layers, const char *stem, int n_d
 
 static lb_status skip(list *l, uint64_t n_floats)
 {
-    uint64_t nbytes;
-    if (!lb_mul_ok(n_floats, 4, &nbytes) || !lb_add_ok(l->pos, nbytes, &l->pos)) l->overflow = true;
+    l->pos += 4 * n_floats; /* a cut here is reported as a plain size mismatch */
     return LB_OK;
+}
+
+/* Bytes the header implies, in closed form with every product checked. */
+static bool expected_size(const lb_llama2c_header *h, uint64_t header_size, uint64_t *out)
+{
+    const uint64_t dim = (uint64_t)h->dim, hidden = (uint64_t)h->hidden_dim, vocab = (uint64_t)h->vocab_size;
+    const uint64_t head_size = dim / (uint64_t)h->n_heads, kv_dim = head_size * (uint64_t)h->n_kv_heads;
+    uint64_t dd, kd, hd, per_layer, layers, emb, total, tables = 0;
+    /* per layer: 2 norms [dim], wq and wo [dim][dim], wk and wv [kv_dim][dim], w1 w2 w3 [hidden][dim] */
+    bool ok = lb_mul_ok(dim, dim, &dd) && lb_mul_ok(kv_dim, dim, &kd) && lb_mul_ok(hidden, dim, &hd) &&
+              lb_mul_ok(dd, 2, &dd) && lb_mul_ok(kd, 2, &kd) && lb_mul_ok(hd, 3, &hd) && lb_add_ok(dd, kd, &per_layer) &&
+              lb_add_ok(per_layer, hd, &per_layer) && lb_add_ok(per_layer, 2 * dim, &per_layer) &&
+              lb_mul_ok(per_layer, (uint64_t)h->n_layers, &layers) && lb_mul_ok(vocab, dim, &emb) &&
+              lb_add_ok(layers, emb, &total) && lb_add_ok(total, dim, &total);
+    /* legacy: freq_cis_real and freq_cis_imag, [seq_len][head_size / 2] each */
+    if (ok && h->version == 0) ok = lb_mul_ok((uint64_t)h->seq_len, head_size, &tables) && lb_add_ok(total, tables, &total);
+    if (ok && !h->shared_classifier) ok = lb_add_ok(total, emb, &total);
+    return ok && lb_mul_ok(total, 4, &total) && lb_add_ok(total, header_size, out);
 }
 
 // ---- header ----
@@ -204,47 +234,44 @@ lb_status lb_llama2c_parse(const lb_mapping *map, lb_llama2c_header *hdr, lb_ten
     const char *path = map->path ? map->path : "(llama2.c)";
     lb_mapping named = *map;
     named.path = (char *)path;
-    uint64_t header_size;
+    uint64_t header_size, want;
     lb_status st = read_header(&named, hdr, &header_size);
     if (st) return st;
 
-    list l = {&named, NULL, 0, 0, header_size, false};
-    st = build(&l, hdr);
     char desc[256];
     describe(hdr, desc, sizeof desc);
-    if (!st && l.overflow)
-        st = lb_fail(LB_ERR_FORMAT, "%s: at offset 0: llama2.c header (%s) implies a size that overflows", path, desc);
-    if (!st && l.pos != map->size) {
-        /* name the first tensor that the file cannot hold, when it is truncated */
-        const lb_tensor_info *cut = NULL;
-        for (int64_t i = 0; i < l.n && !cut; i++)
-            if (l.t[i].offset + l.t[i].nbytes > map->size) cut = &l.t[i];
-        if (cut)
-            st = lb_fail(LB_ERR_FORMAT,
-                         "%s: tensor '%s' at offset %" PRIu64 ": data [%" PRIu64 ", %" PRIu64 ") beyond end of file (size %" PRIu64
-                         "); the header (%s) implies %" PRIu64 " bytes",
-                         path, cut->name, cut->offset, cut->offset, cut->offset + cut->nbytes, map->size, desc, l.pos);
-        else
-            st = lb_fail(LB_ERR_FORMAT,
-                         "%s: at offset %" PRIu64 ": file size %" PRIu64 " does not match the %" PRIu64
-                         " bytes the header (%s) implies",
-                         path, l.pos < map->size ? l.pos : map->size, map->size, l.pos, desc);
+    if (!expected_size(hdr, header_size, &want))
+        return lb_fail(LB_ERR_FORMAT, "%s: at offset 0: llama2.c header (%s) implies a size that overflows", path, desc);
+    if (want < map->size)
+        return lb_fail(LB_ERR_FORMAT, "%s: at offset %" PRIu64 ": file size %" PRIu64 " does not match the %" PRIu64
+                       " bytes the header (%s) implies",
+                       path, want, map->size, want, desc);
+    if (want > map->size) {
+        list dry = {.map = &named, .store = false, .pos = header_size};
+        build(&dry, hdr);
+        if (dry.stop)
+            return lb_fail(LB_ERR_FORMAT,
+                           "%s: tensor '%s' at offset %" PRIu64 ": data [%" PRIu64 ", %" PRIu64 ") beyond end of file (size %" PRIu64
+                           "); the header (%s) implies %" PRIu64 " bytes",
+                           path, dry.cut_name, dry.cut_off, dry.cut_off, dry.cut_end, map->size, desc, want);
+        return lb_fail(LB_ERR_FORMAT, "%s: at offset %" PRIu64 ": file size %" PRIu64 " does not match the %" PRIu64
+                       " bytes the header (%s) implies",
+                       path, map->size, map->size, want, desc);
     }
-    if (!st) {
-        lb_tensor_info *all = realloc(*tensors, (size_t)(*n + l.n + 1) * sizeof *all);
-        if (!all) st = lb_fail(LB_ERR_NOMEM, "%s: out of memory for tensor infos", path);
-        else {
-            *tensors = all;
-            for (int64_t i = 0; i < l.n; i++) {
-                l.t[i].data = map->data + l.t[i].offset;
-                all[*n + i] = l.t[i];
-            }
-            *n += l.n;
-            free(l.t);
-            return LB_OK;
-        }
+
+    list l = {.map = &named, .store = true, .pos = header_size};
+    st = build(&l, hdr);
+    LB_ASSERT(st || l.pos == want); /* the walk and the closed form agree */
+    lb_tensor_info *all = st ? NULL : realloc(*tensors, (size_t)(*n + l.n + 1) * sizeof *all);
+    if (!st && !all) st = lb_fail(LB_ERR_NOMEM, "%s: out of memory for tensor infos", path);
+    if (st) {
+        for (int64_t i = 0; i < l.n; i++) free(l.t[i].name);
+        free(l.t);
+        return st;
     }
-    for (int64_t i = 0; i < l.n; i++) free(l.t[i].name);
+    *tensors = all;
+    memcpy(all + *n, l.t, (size_t)l.n * sizeof *all);
+    *n += l.n;
     free(l.t);
-    return st;
+    return LB_OK;
 }

@@ -1,7 +1,8 @@
 /* Opening whatever lowbit was pointed at as one lb_source: the kind is told by what the path
  * is (a directory is a Hugging Face model), then by its extension (.gguf, .safetensors,
- * .safetensors.index.json, .bin), then by the first bytes ("GGUF", a safetensors header
- * length followed by '{', "ak42", a plausible legacy llama2.c header).
+ * .safetensors.index.json), then by the first bytes ("GGUF", a safetensors header length
+ * followed by '{', "ak42", a plausible legacy llama2.c header); a .bin with none of these
+ * is read as llama2.c so that its parser can say what is wrong with it.
  *
  * Hugging Face layout (transformers' own lookup order): config.json is required; weights are
  * model.safetensors, else the shards listed in model.safetensors.index.json's weight_map.
@@ -326,7 +327,9 @@ static lb_status open_file(lb_source *s, const char *path)
     if (st) return st;
     if (m->size >= 4 && memcmp(m->data, "PK\x03\x04", 4) == 0)
         return lb_fail(LB_ERR_UNSUPPORTED, "%s: at offset 0: a PyTorch (zip) checkpoint; convert it to safetensors or GGUF", path);
-    lb_source_kind k = ends_with(path, ".bin") ? LB_SOURCE_LLAMA2C : sniff(m);
+    lb_source_kind k = sniff(m);
+    /* a .bin that is nothing else is a llama2.c checkpoint; its parser says what is wrong */
+    if (k == LB_SOURCE_KIND_COUNT && ends_with(path, ".bin")) k = LB_SOURCE_LLAMA2C;
     s->kind = k;
     switch (k) {
     case LB_SOURCE_GGUF:

@@ -79,12 +79,6 @@ static inline bool before(const lb_sample_cand *a, const lb_sample_cand *b)
     return a->logit > b->logit || (a->logit == b->logit && a->id < b->id);
 }
 
-static int cmp_cand(const void *pa, const void *pb)
-{
-    const lb_sample_cand *a = pa, *b = pb;
-    return before(a, b) ? -1 : before(b, a) ? 1 : 0;
-}
-
 static inline void swap(lb_sample_cand *a, lb_sample_cand *b)
 {
     lb_sample_cand t = *a;
@@ -112,6 +106,43 @@ static void select_first(lb_sample_cand *c, int64_t n, int64_t k)
         if (store < k) lo = store + 1;
         else hi = store - 1;
     }
+}
+
+/* Weighted quickselect: rearranges c[0..m) so that c[0..keep) is the smallest prefix, in the
+ * order above, whose probabilities sum to >= target, and returns keep (>= 1). Partitions like
+ * select_first and descends into the side holding the boundary, so it costs expected O(m)
+ * instead of a full sort. Invariant: c[0..lo) precede c[lo..hi) in the order, their mass has been
+ * taken off need, and the last token of the prefix lies in c[lo..hi). */
+static int64_t nucleus(lb_sample_cand *c, int64_t m, double target)
+{
+    int64_t lo = 0, hi = m;
+    double need = target;
+    while (hi - lo > 1) {
+        int64_t mid = lo + (hi - lo) / 2, last = hi - 1;
+        if (before(&c[last], &c[lo])) swap(&c[last], &c[lo]);
+        if (before(&c[mid], &c[lo])) swap(&c[mid], &c[lo]);
+        if (before(&c[last], &c[mid])) swap(&c[last], &c[mid]);
+        swap(&c[mid], &c[last]);
+        int64_t store = lo;
+        double left = 0;
+        for (int64_t i = lo; i < last; i++)
+            if (before(&c[i], &c[last])) {
+                left += c[i].p;
+                swap(&c[i], &c[store++]);
+            }
+        swap(&c[store], &c[last]);
+        if (left >= need) {
+            if (store == lo) return lo + 1; /* need <= 0: top_p == 0 keeps the first token */
+            hi = store;
+        } else if (left + c[store].p >= need) {
+            return store + 1;
+        } else {
+            need -= left + c[store].p;
+            lo = store + 1;
+        }
+    }
+    if (lo < hi) return lo + 1;
+    return lo > 0 ? lo : 1; /* rounding left need above the remaining mass: keep what was taken */
 }
 
 // ---- sampling ----
@@ -157,33 +188,13 @@ int32_t lb_sample(lb_sampler *s, const float *logits)
         z += c[i].p;
     }
 
-    // 3. top-p: the smallest prefix (in the order above) with sum p_i >= top_p * z. Only tokens
-    // with p_i >= t*z can be in it once those alone reach the target, so sort just those,
-    // lowering t until they do (exact, and avoids sorting the whole vocabulary).
+    // 3. top-p: the smallest prefix (in the order above) with sum p_i >= top_p * z
     double mass = z;
     if (p->top_p < 1) {
-        const double target = (double)p->top_p * z;
-        int64_t n_big = 0;
-        for (double t = 1e-3;; t *= 1.0 / 64) {
-            double got = 0;
-            n_big = 0;
-            for (int64_t i = 0; i < m; i++)
-                if (c[i].p >= t * z) {
-                    swap(&c[i], &c[n_big]);
-                    got += c[n_big++].p;
-                }
-            /* t < 1e-40: only tokens whose p underflowed to ~0 are left out; they cannot be drawn */
-            if ((n_big > 0 && got >= target) || n_big == m || t < 1e-40) break;
-        }
-        qsort(c, (size_t)n_big, sizeof *c, cmp_cand);
-        double cum = 0;
-        int64_t keep = 0;
-        while (keep < n_big) {
-            cum += c[keep++].p;
-            if (cum >= target) break;
-        }
+        int64_t keep = nucleus(c, m, (double)p->top_p * z);
+        mass = 0;
+        for (int64_t i = 0; i < keep; i++) mass += c[i].p;
         m = keep;
-        mass = cum;
     }
 
     // 4. draw from the kept tokens, renormalized by their total mass

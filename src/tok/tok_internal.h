@@ -1,4 +1,4 @@
-/* Tokenizer internals shared by src/tok/*.c: the lb_tokenizer struct (vocabulary, added tokens,
+/* Tokenizer internals shared by the src/tok sources: the lb_tokenizer struct (vocabulary, added tokens,
  * normalizer, pre-tokenizer, model, decoder, template), hash maps, an arena, UTF-8 helpers.
  * Nothing here is visible outside src/tok (tests may include it for white-box checks). */
 #ifndef LB_TOK_INTERNAL_H
@@ -55,6 +55,8 @@ void tok_strmap_free(tok_strmap *m);
 int32_t tok_strmap_get(const tok_strmap *m, const char *key, size_t len); /* -1 when absent */
 /* Inserts key -> val unless present; returns the value now stored (old one if present), or -2 on OOM. */
 int32_t tok_strmap_put(tok_strmap *m, const char *key, size_t len, int32_t val);
+/* Inserts or overwrites; returns val, or -2 on OOM. */
+int32_t tok_strmap_set(tok_strmap *m, const char *key, size_t len, int32_t val);
 
 /* (left id, right id) -> (rank, merged id). */
 typedef struct tok_pairmap {
@@ -66,8 +68,9 @@ typedef struct tok_pairmap {
 lb_status tok_pairmap_init(tok_pairmap *m, uint64_t expected);
 void tok_pairmap_free(tok_pairmap *m);
 bool tok_pairmap_get(const tok_pairmap *m, int32_t a, int32_t b, int32_t *rank, int32_t *id);
-/* Keeps the first insertion of a pair (HF: the lowest rank wins). false on OOM. */
-bool tok_pairmap_put(tok_pairmap *m, int32_t a, int32_t b, int32_t rank, int32_t id);
+/* Inserts a pair; an existing entry is kept unless overwrite (HF collects merges into a HashMap,
+ * so a repeated merge takes its last rank). false on OOM. */
+bool tok_pairmap_put(tok_pairmap *m, int32_t a, int32_t b, int32_t rank, int32_t id, bool overwrite);
 
 /* ---- arena: many small strings freed together ---- */
 typedef struct tok_arena {
@@ -156,7 +159,7 @@ typedef struct tok_pre_step {
     void *re;    /* pcre2_code_8 * (SPLIT_REGEX) */
     char *str;   /* literal pattern (SPLIT_STRING), replacement (METASPACE) */
     size_t str_len;
-    bool add_prefix_space; /* BYTELEVEL */
+    bool add_prefix_space; /* BYTELEVEL (re: its own regex split when use_regex) */
     tok_prepend prepend;   /* METASPACE */
     bool split;            /* METASPACE */
 } tok_pre_step;
@@ -199,6 +202,7 @@ struct lb_tokenizer {
 
     /* vocabulary: piece text of each id exactly as stored (SPM "▁", byte-level "Ġ", "<0x0A>") */
     int32_t n_vocab;
+    uint32_t max_len; /* longest piece, bytes */
     char *blob;
     uint64_t *off;
     uint32_t *len;
@@ -208,15 +212,26 @@ struct lb_tokenizer {
     int32_t byte_id[256]; /* <0xNN> token of each byte, -1 when absent */
     int32_t unk_id;
     bool byte_fallback, fuse_unk, ignore_merges, has_unused;
+    /* Boundaries no merge can cross, found from the vocabulary at load (tok_finalize): before a
+     * "▁" that follows another character, and around '\n'. Long texts without a pre-tokenizer
+     * are cut there into words that are merged (and cached) independently, same result. */
+    bool split_ws, split_nl;
+    const char *ws_sym; /* the whitespace symbol: "▁", or " " for llama2.c */
+    size_t ws_len;
+    bool has_norm_added; /* some added token is matched in normalized form (decode uses that form) */
 
     /* rank BPE */
     tok_pairmap merges;
     int32_t (*merge_list)[2]; /* rank order, for lb_tokenizer_merge */
     int64_t n_merges;
+    int32_t n_ranks; /* every rank is below this */
 
-    /* added / special tokens matched in the text before anything else */
+    /* added / special tokens matched in the text before anything else; grp_* index them by
+     * [normalized?][first byte], longest first (built by tok_finalize) */
     tok_added *added;
     int n_added;
+    int *grp_idx[2];
+    int grp_start[2][257];
 
     /* normalizer: HF steps, or SentencePiece flags (TOK_SRC_SPM_MODEL, TOK_SRC_GGUF spm) */
     tok_norm_step *norm;
@@ -269,10 +284,18 @@ void tok_read_side_configs(lb_tokenizer *t, const char *path, int *add_bos, int 
 lb_status tok_set_spm_decoder(lb_tokenizer *t);
 lb_status tok_set_bytelevel_decoder(lb_tokenizer *t);
 
+/* After a loader: normalized forms of added tokens, match index, byte tables. */
+lb_status tok_finalize(lb_tokenizer *t);
+/* HF normalizer steps applied to s; result in the arena (or s itself when nothing changes). */
+lb_status tok_hf_normalize(const lb_tokenizer *t, tok_arena *a, const char *s, size_t n, const char **out,
+                           size_t *out_n);
+
 /* ---- pre-tokenizer regexes ---- */
 /* Compiles a pattern with PCRE2_UTF | PCRE2_UCP (JIT when available). */
 lb_status tok_regex_compile(const char *pattern, size_t len, void **out, const char *where);
 void tok_regex_free(void *re);
+void *tok_regex_match_data(void);           /* pcre2_match_data for any of our patterns, NULL on OOM */
+void tok_regex_free_match_data(void *md);
 /* Named GGUF pre-tokenizers (llama.cpp llama-vocab.cpp): appends the steps for name.
  * *add_bos_default is set for the families whose convention adds BOS. */
 lb_status tok_pre_from_gguf_name(lb_tokenizer *t, const char *name, bool *add_bos_default, bool *ignore_merges);
@@ -287,20 +310,26 @@ typedef struct tok_ctx {
     tok_ids *out;
     void *match_data; /* pcre2_match_data_8 * */
     tok_pieces a, b;  /* pre-tokenizer ping-pong lists */
+    tok_pieces seg;   /* regex split scratch: id = 1 for a match, 0 for the text between */
     /* BPE word cache: word -> slice of cache_ids */
     tok_strmap cache;
     tok_ids cache_ids;
     int64_t *cache_off;
     int64_t cache_cap;
     /* symbol scratch */
-    void *sym, *heap;
-    size_t sym_cap, heap_cap;
+    void *sym, *heap, *buf;
+    size_t sym_cap, heap_cap, buf_cap;
     tok_strmap rev_merge; /* SPM unused-piece resegmentation */
     lb_status err;
 } tok_ctx;
 
 /* Splits piece p by the pre-tokenizer into ctx->a (words). */
 lb_status tok_pretokenize(tok_ctx *c, const tok_piece *p);
+/* End of the chunk of s[0..n) that starts at i (see split_ws / split_nl); n when none. */
+size_t tok_chunk_end(const lb_tokenizer *t, const char *s, size_t n, size_t i);
+/* Looks word w up in the per-call cache, else computes it with fn; appends the ids to c->out. */
+typedef lb_status (*tok_word_fn)(tok_ctx *c, const char *w, size_t n, tok_ids *out);
+lb_status tok_cached_word(tok_ctx *c, const char *w, size_t n, tok_word_fn fn);
 /* Word -> ids with the rank BPE model (HF), appended to c->out. */
 lb_status tok_bpe_rank_word(tok_ctx *c, const char *w, size_t n);
 /* Normalized text -> ids with SentencePiece BPE, appended to c->out. */

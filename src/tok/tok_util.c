@@ -104,6 +104,21 @@ int32_t tok_strmap_put(tok_strmap *m, const char *key, size_t len, int32_t val)
     return val;
 }
 
+int32_t tok_strmap_set(tok_strmap *m, const char *key, size_t len, int32_t val)
+{
+    int32_t v = tok_strmap_put(m, key, len, val);
+    if (v == -2 || v == val) return v;
+    uint64_t h = tok_hash_bytes(key, len);
+    for (uint64_t i = h & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+        struct tok_strmap_slot *s = &m->slots[i];
+        if (s->hash == h && s->len == len && memcmp(s->key, key, len) == 0) {
+            s->key = key;
+            s->val = val;
+            return val;
+        }
+    }
+}
+
 // ---- pair map ----
 
 lb_status tok_pairmap_init(tok_pairmap *m, uint64_t expected)
@@ -145,7 +160,7 @@ bool tok_pairmap_get(const tok_pairmap *m, int32_t a, int32_t b, int32_t *rank, 
     }
 }
 
-bool tok_pairmap_put(tok_pairmap *m, int32_t a, int32_t b, int32_t rank, int32_t id)
+bool tok_pairmap_put(tok_pairmap *m, int32_t a, int32_t b, int32_t rank, int32_t id, bool overwrite)
 {
     if ((m->n + 1) * 2 > m->cap) {
         tok_pairmap g;
@@ -163,7 +178,10 @@ bool tok_pairmap_put(tok_pairmap *m, int32_t a, int32_t b, int32_t rank, int32_t
     uint64_t k = pair_key(a, b);
     uint64_t i = mix64(k) & (m->cap - 1);
     for (; m->id[i] >= 0; i = (i + 1) & (m->cap - 1))
-        if (m->keys[i] == k) return true;
+        if (m->keys[i] == k) {
+            if (overwrite) m->rank[i] = rank, m->id[i] = id;
+            return true;
+        }
     m->keys[i] = k, m->rank[i] = rank, m->id[i] = id;
     m->n++;
     return true;
@@ -378,4 +396,17 @@ int tok_cp_to_byte(uint32_t cp)
     for (unsigned x = 0; x < 256; x++)
         if (!byte_is_printable(x) && n-- == 0) return (int)x;
     return -1;
+}
+
+// ---- uncrossable boundaries ----
+
+size_t tok_chunk_end(const lb_tokenizer *t, const char *s, size_t n, size_t i)
+{
+    for (size_t j = i + 1; j < n; j++) {
+        if (t->split_nl && (s[j] == '\n' || s[j - 1] == '\n')) return j;
+        size_t w = t->ws_len;
+        if (t->split_ws && j + w <= n && memcmp(s + j, t->ws_sym, w) == 0 && !(j >= w && memcmp(s + j - w, t->ws_sym, w) == 0))
+            return j;
+    }
+    return n;
 }

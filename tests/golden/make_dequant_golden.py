@@ -4,8 +4,8 @@ the float32 values llama.cpp decodes them to, for tests/quant/test_dequant.c.
 
 Blocks come from llama.cpp's own quantizer (ggml_quantize_chunk, with and without an
 importance matrix) applied to random and adversarial rows (zeros, constants, one huge
-outlier, tiny values whose scales are f16 subnormals, a ramp, values near the f16 range),
-plus random-but-valid block bytes (every bit random except the f16 scales, which are
+outlier, small and tiny values whose scales become f16 subnormals or flush to zero, a
+ramp, values near the f16 range), plus random-but-valid block bytes (every bit random except the f16 scales, which are
 random finite codes) to reach bit patterns no quantizer emits. Expected floats come from
 llama.cpp's reference dequantize_row_* / ggml_fp16_to_fp32_row / ggml_bf16_to_fp32_row,
 called through ctypes in the libggml-base.so that llama-cpp-python bundles. Each result is
@@ -161,7 +161,8 @@ def test_rows(rng, n):
     x[7] = 300.0
     x[n - 5] = -250.0
     rows.append(("outlier", x))
-    rows.append(("tiny", rng.normal(0, 1e-6, n)))  # scales land in f16 subnormals or 0
+    rows.append(("small", rng.normal(0, 1e-4, n)))  # scales land in f16 subnormals
+    rows.append(("tiny", rng.normal(0, 1e-6, n)))   # scales underflow to 0 (or the least subnormal)
     rows.append(("ramp", np.linspace(-1.0, 1.0, n)))
     rows.append(("near_f16_max", rng.uniform(-60000.0, 60000.0, n)))
     return [(label, r.astype(np.float32)) for label, r in rows]

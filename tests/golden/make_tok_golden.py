@@ -6,7 +6,8 @@ Oracles (never our own C code):
   tiny fixtures (written here)      HF `tokenizers`: byte-level BPE trained with BpeTrainer on a few
                                     KB of shared/data (Llama-3 style Split+ByteLevel with ignore_merges,
                                     GPT-2 style Digits+ByteLevel with a non-special added token), and a
-                                    Metaspace + byte-fallback SentencePiece-style BPE
+                                    Metaspace + byte-fallback SentencePiece-style BPE, and a hand-made
+                                    merge list whose merges create lower-rank pairs (long texts too)
   llama2 tokenizer.model            the `sentencepiece` package (plain text); special tokens in text are
                                     split out first and each span encoded by sentencepiece (Meta's
                                     Llama-2 tokenizer.json "legacy" behaviour); cross-checked against a
@@ -197,6 +198,15 @@ def make_metaspace_spm(text):
                                     {"Sequence": {"id": "B", "type_id": 1}}],
                            "special_tokens": {"<s>": {"id": "<s>", "ids": [vocab["<s>"]], "tokens": ["<s>"]}}}
     return Tokenizer.from_str(json.dumps(j))
+
+
+def make_handmade_order():
+    """A merge list no trainer would write: merging 'a b' (rank 1) creates the pair 'ab c' of rank 0.
+    With no pre-tokenizer the whole text is one word, long enough for our bucket queue."""
+    vocab = {"<unk>": 0, "a": 1, "b": 2, "c": 3, "ab": 4, "abc": 5, "ca": 6, "cab": 7, "abcab": 8}
+    merges = [("ab", "c"), ("a", "b"), ("c", "ab"), ("c", "a"), ("abc", "ab")]
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, unk_token="<unk>"))
+    return tok
 
 
 def save_fixture(tok, name):
@@ -446,6 +456,11 @@ def main():
                                              -1, -1, False, wiki)
     ents["metaspace-spm-json"] = json_entry(ms, "tests/golden/tok/metaspace_spm.json", "source", "spm-bpe",
                                             ms.token_to_id("<s>"), -1, True, wiki)
+    hm = save_fixture(make_handmade_order(), "handmade_order.json")
+    ents["handmade-order-json"] = json_entry(hm, "tests/golden/tok/handmade_order.json", "source", "spm-bpe",
+                                             -1, -1, False, wiki)
+    extra = ["abc" * 1000 + "cab" * 300 + "ab" * 200, ("abcab" * 7 + "c") * 130]
+    ents["handmade-order-json"]["extra"] = [{"text": x, "p": hm.encode(x, add_special_tokens=False).ids} for x in extra]
     print("llama2 tokenizer.model", file=sys.stderr)
     ents["llama2-model"] = spm_entry(shared, wiki)
     print("llama2.c tokenizers", file=sys.stderr)

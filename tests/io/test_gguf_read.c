@@ -319,9 +319,49 @@ static void test_smollm2(void)
     lb_gguf_close(g);
 }
 
+// ---- kind detection by magic when the extension says nothing ----
+
+static void copy_to(const char *from, const char *name, char *out, size_t cap)
+{
+    char *d;
+    size_t len;
+    snprintf(out, cap, "%s/%s", lb_test_tmpdir(), name);
+    if (lb_read_file(from, &d, &len) != LB_OK) {
+        CHECKF(false, "read %s: %s", from, lb_errmsg());
+        return;
+    }
+    FILE *f = fopen(out, "wb");
+    CHECK(f && fwrite(d, 1, len, f) == len);
+    if (f) fclose(f);
+    free(d);
+}
+
+static void expect_kind(const char *path, lb_source_kind kind, int64_t n_tensors)
+{
+    lb_source *s = NULL;
+    lb_status st = lb_source_open(path, &s);
+    CHECKF(st == LB_OK && s && s->kind == kind && s->n_tensors == n_tensors, "%s: status %d kind %s n %lld: %s", path, st,
+           s ? lb_source_kind_name(s->kind) : "-", s ? (long long)s->n_tensors : -1LL, lb_errmsg());
+    lb_source_close(s);
+}
+
+static void test_detection(void)
+{
+    char p[512];
+    copy_to(lb_test_source("tests/golden/io/all_types.gguf"), "gguf_named.bin", p, sizeof p);
+    expect_kind(p, LB_SOURCE_GGUF, 5);
+    copy_to(lb_test_source("tests/golden/io/all_types.gguf"), "gguf_no_extension", p, sizeof p);
+    expect_kind(p, LB_SOURCE_GGUF, 5);
+    copy_to(lb_test_shared("models/tinystories-656k-hf/model.safetensors"), "weights", p, sizeof p);
+    expect_kind(p, LB_SOURCE_SAFETENSORS, 20);
+    copy_to(lb_test_shared("models/stories260K-llama2c/stories260K.bin"), "stories.ckpt", p, sizeof p);
+    expect_kind(p, LB_SOURCE_LLAMA2C, 47);
+}
+
 int main(void)
 {
     test_fixture();
+    test_detection();
     test_smollm2();
     return lb_test_finish();
 }

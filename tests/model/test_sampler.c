@@ -251,24 +251,29 @@ static int cmp_desc(const void *a, const void *b)
 
 static void test_large_vocab(void)
 {
-    enum { V = 49152, DRAWS = 3000 };
+    enum { V = 49152, DRAWS = 400 };
     float *logits = malloc(V * sizeof *logits);
     double(*order)[2] = malloc(V * sizeof *order);
     int64_t *count = malloc(V * sizeof *count);
     bool *allowed = malloc(V);
     lb_rng r;
-    lb_rng_seed(&r, 77);
-    for (int i = 0; i < V; i++) {
-        /* roughly normal (sum of 4 uniforms) with scale 3, plus a few repeated values for ties */
-        double g = lb_rng_uniform(&r) + lb_rng_uniform(&r) + lb_rng_uniform(&r) + lb_rng_uniform(&r) - 2;
-        logits[i] = i % 1000 == 0 ? 8.0f : (float)(3 * g);
-    }
     struct {
         float temp;
         int top_k;
         float top_p;
-    } cases[] = {{1.0f, 0, 0.9f}, {0.8f, 40, 0.9f}, {1.5f, 0, 0.5f}, {1.0f, 100, 1.0f}};
+        bool peaked;
+    } cases[] = {{1.0f, 0, 0.9f, false}, {0.8f, 40, 0.9f, false}, {1.5f, 0, 0.5f, false},
+                 {1.0f, 100, 1.0f, false}, {1.0f, 0, 0.9f, true}, {1.0f, 8, 0.9f, true}};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        /* flat: roughly normal logits (sum of 4 uniforms) with scale 3, every 1000th at 8.0 (ties);
+         * peaked: ten tokens at 12.0, 11.6, ..., 8.4 over a low tail, so that the nucleus is small
+         * and every token in it is drawn: the drawn set must then equal the reference exactly. */
+        lb_rng_seed(&r, 77);
+        for (int i = 0; i < V; i++) {
+            double g = lb_rng_uniform(&r) + lb_rng_uniform(&r) + lb_rng_uniform(&r) + lb_rng_uniform(&r) - 2;
+            if (cases[c].peaked) logits[i] = i % 5000 == 0 ? 12.0f - 0.4f * (float)(i / 5000) : (float)(g - 4);
+            else logits[i] = i % 1000 == 0 ? 8.0f : (float)(3 * g);
+        }
         /* reference: sort all, cut to top_k, softmax at temp in double, cut to top_p */
         for (int i = 0; i < V; i++) order[i][0] = logits[i], order[i][1] = i;
         qsort(order, V, sizeof *order, cmp_desc);
@@ -289,16 +294,19 @@ static void test_large_vocab(void)
 
         lb_sampler s;
         lb_sample_params p = {.temp = cases[c].temp, .top_k = cases[c].top_k, .top_p = cases[c].top_p, .seed = c};
+        int draws = cases[c].peaked ? 2000 : DRAWS;
         CHECK(lb_sampler_init(&s, &p, V) == LB_OK);
-        CHECK(histogram(&s, logits, V, DRAWS, count));
+        CHECK(histogram(&s, logits, V, draws, count));
         int64_t outside = 0, distinct = 0;
         for (int i = 0; i < V; i++) {
             if (count[i] && !allowed[i]) outside += count[i];
             distinct += count[i] > 0;
         }
         CHECKF(outside == 0, "case %zu: %lld draws outside the %d-token reference set", c, (long long)outside, keep);
-        printf("  large vocab case %zu (temp %g, top_k %d, top_p %g): kept %d, %lld distinct drawn\n", c,
-               (double)cases[c].temp, cases[c].top_k, (double)cases[c].top_p, keep, (long long)distinct);
+        if (cases[c].peaked) CHECKF(distinct == keep, "case %zu: %lld distinct tokens drawn, nucleus has %d", c, (long long)distinct, keep);
+        printf("  large vocab case %zu (temp %g, top_k %d, top_p %g%s): kept %d, %lld distinct drawn\n", c,
+               (double)cases[c].temp, cases[c].top_k, (double)cases[c].top_p, cases[c].peaked ? ", peaked" : "", keep,
+               (long long)distinct);
         lb_sampler_free(&s);
     }
     free(logits);

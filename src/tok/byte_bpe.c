@@ -1,0 +1,296 @@
+/* Rank-ordered BPE, exactly as HF tokenizers' models/bpe (BPE::merge_word + Word::merge_all):
+ * a word is split into characters (vocabulary lookup; unknown characters go to <0xNN> byte
+ * tokens when byte_fallback is on and all exist, else to unk, consecutive unks fused when
+ * fuse_unk), then the adjacent pair with the lowest merge rank is merged, ties to the leftmost,
+ * using a binary heap over (rank, position) and a doubly linked symbol list, so a word of n
+ * characters costs O(n log n). Stale heap entries are recognized the way HF does: the pair now at
+ * that position must still merge into the same token. Used for byte-level BPE (GPT-2, Llama 3,
+ * Qwen2, SmolLM: words are already mapped to the byte alphabet by the pre-tokenizer) and for
+ * tokenizer.json SentencePiece-style BPE (tinystories, Llama 2 HF). Results of short words are
+ * cached for the duration of one encode call. */
+#include "tok/tok_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+typedef struct sym {
+    int32_t id, prev, next;
+    uint32_t len; /* bytes of the word it covers; 0 once merged into its left neighbour */
+} sym;
+
+typedef struct cand {
+    int32_t rank, pos, id;
+} cand;
+
+static inline bool cand_before(cand a, cand b) { return a.rank < b.rank || (a.rank == b.rank && a.pos < b.pos); }
+
+static void heap_push(cand *h, size_t *n, cand x)
+{
+    size_t i = (*n)++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!cand_before(x, h[p])) break;
+        h[i] = h[p];
+        i = p;
+    }
+    h[i] = x;
+}
+
+static cand heap_pop(cand *h, size_t *n)
+{
+    cand top = h[0], x = h[--*n];
+    size_t i = 0;
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        cand best = x;
+        if (l < *n && cand_before(h[l], best)) m = l, best = h[l];
+        if (r < *n && cand_before(h[r], best)) m = r;
+        if (m == i) break;
+        h[i] = h[m];
+        i = m;
+    }
+    if (*n > 0) h[i] = x;
+    return top;
+}
+
+static lb_status oom(void) { return lb_fail(LB_ERR_NOMEM, "out of memory in BPE"); }
+
+static bool reserve(void **p, size_t *cap, size_t n, size_t elem)
+{
+    if (n <= *cap) return true;
+    size_t c = *cap ? *cap : 64;
+    while (c < n) c *= 2;
+    void *q = realloc(*p, c * elem);
+    if (!q) return false;
+    *p = q;
+    *cap = c;
+    return true;
+}
+
+
+/* Symbols of one word, before any merge (BPE::merge_word). Returns the count. */
+static size_t split_chars(const lb_tokenizer *t, const char *w, size_t n, sym *s)
+{
+    size_t k = 0;
+    int32_t unk = -1;
+    uint32_t unk_len = 0;
+    for (size_t i = 0; i < n;) {
+        size_t cl = tok_utf8_step(w + i, n - i);
+        int32_t id = tok_strmap_get(&t->vocab, w + i, cl);
+        if (id >= 0) {
+            if (unk >= 0) s[k++] = (sym){.id = unk, .len = unk_len}, unk = -1;
+            s[k++] = (sym){.id = id, .len = (uint32_t)cl};
+        } else {
+            bool bytes = t->byte_fallback;
+            for (size_t j = 0; bytes && j < cl; j++) bytes = t->byte_id[(unsigned char)w[i + j]] >= 0;
+            if (bytes) { /* HF leaves a pending unk pending here */
+                for (size_t j = 0; j < cl; j++) s[k++] = (sym){.id = t->byte_id[(unsigned char)w[i + j]], .len = 1};
+            } else if (t->unk_id >= 0) {
+                if (unk >= 0 && t->fuse_unk) unk_len += (uint32_t)cl;
+                else {
+                    if (unk >= 0) s[k++] = (sym){.id = unk, .len = unk_len};
+                    unk = t->unk_id, unk_len = (uint32_t)cl;
+                }
+            } /* no unk token: HF drops the character */
+        }
+        i += cl;
+    }
+    if (unk >= 0) s[k++] = (sym){.id = unk, .len = unk_len};
+    for (size_t i = 0; i < k; i++) {
+        s[i].prev = (int32_t)i - 1;
+        s[i].next = i + 1 < k ? (int32_t)i + 1 : -1;
+    }
+    return k;
+}
+
+/* ---- rank-bucket queue for very long words ----
+ * A whole text without pre-tokenizer (tinystories: 1.3 MB, one word) puts millions of entries in
+ * the heap, and every pop misses the cache. Trained merge lists only ever create pairs of a later
+ * rank than the merge that made them, so instead: one list of positions per rank, walked in rank
+ * order, each sorted by position when its turn comes. A pair of the current or an earlier rank
+ * (possible with a hand-made merge list) goes to a small heap that is consulted first, so the
+ * order is still exactly the heap's (rank, position) order. */
+
+typedef struct bentry {
+    int32_t pos, id;
+} bentry;
+
+typedef struct bucket {
+    bentry *v;
+    uint32_t n, cap;
+    bool unsorted;
+} bucket;
+
+static int cmp_pos(const void *a, const void *b)
+{
+    int32_t x = ((const bentry *)a)->pos, y = ((const bentry *)b)->pos;
+    return (x > y) - (x < y);
+}
+
+static bool bucket_push(bucket *b, int32_t pos, int32_t id)
+{
+    if (b->n == b->cap) {
+        uint32_t cap = b->cap ? 2 * b->cap : 16;
+        bentry *v = realloc(b->v, cap * sizeof *v);
+        if (!v) return false;
+        b->v = v;
+        b->cap = cap;
+    }
+    if (b->n && pos < b->v[b->n - 1].pos) b->unsorted = true;
+    b->v[b->n++] = (bentry){pos, id};
+    return true;
+}
+
+static lb_status merge_buckets(tok_ctx *c, sym *s, size_t k)
+{
+    const lb_tokenizer *t = c->t;
+    int32_t R = t->n_ranks;
+    bucket *bk = calloc((size_t)R, sizeof *bk);
+    if (!bk || !reserve(&c->heap, &c->heap_cap, 3 * k + 1, sizeof(cand))) {
+        free(bk);
+        return oom();
+    }
+    cand *h = c->heap;
+    size_t hn = 0;
+    int32_t rank, id, cur = -1;
+    lb_status st = LB_OK;
+#define PUSH(rk, ps, nid)                                                                          \
+    do {                                                                                       \
+        if ((rk) > cur) {                                                                      \
+            if (!bucket_push(&bk[rk], (ps), (nid))) st = oom();                                \
+        } else heap_push(h, &hn, (cand){(rk), (ps), (nid)});                                   \
+    } while (0)
+    for (size_t i = 0; i + 1 < k; i++)
+        if (tok_pairmap_get(&t->merges, s[i].id, s[i + 1].id, &rank, &id)) PUSH(rank, (int32_t)i, id);
+    cur = 0;
+    bucket *b = NULL;
+    size_t ai = 0;
+    while (st == LB_OK) {
+        if ((!b || ai == b->n) && hn == 0) { /* next non-empty rank */
+            if (b) {
+                free(b->v);
+                *b = (bucket){0};
+            }
+            while (cur < R && bk[cur].n == 0) cur++;
+            if (cur >= R) break;
+            b = &bk[cur];
+            if (b->unsorted) qsort(b->v, b->n, sizeof *b->v, cmp_pos);
+            ai = 0;
+            continue;
+        }
+        cand top;
+        if (hn > 0 && (ai == b->n || cand_before(h[0], (cand){cur, b->v[ai].pos, 0}))) top = heap_pop(h, &hn);
+        else top = (cand){cur, b->v[ai].pos, b->v[ai].id}, ai++;
+        sym *l = &s[top.pos];
+        if (l->len == 0 || l->next < 0) continue;
+        sym *r = &s[l->next];
+        if (!tok_pairmap_get(&t->merges, l->id, r->id, &rank, &id) || id != top.id) continue; /* stale */
+        l->id = top.id;
+        l->len += r->len;
+        r->len = 0;
+        l->next = r->next;
+        if (r->next >= 0) s[r->next].prev = top.pos;
+        if (l->prev >= 0 && tok_pairmap_get(&t->merges, s[l->prev].id, l->id, &rank, &id)) PUSH(rank, l->prev, id);
+        if (l->next >= 0 && tok_pairmap_get(&t->merges, l->id, s[l->next].id, &rank, &id)) PUSH(rank, top.pos, id);
+    }
+#undef PUSH
+    for (int32_t r = 0; r < R; r++) free(bk[r].v);
+    free(bk);
+    return st;
+}
+
+static lb_status bpe_word(tok_ctx *c, const char *w, size_t n, tok_ids *out)
+{
+    const lb_tokenizer *t = c->t;
+    if (t->ignore_merges) {
+        int32_t id = tok_strmap_get(&t->vocab, w, n);
+        if (id >= 0) return tok_ids_push(out, id) ? LB_OK : oom();
+    }
+    /* at most one symbol per byte (byte fallback), one heap entry per merge step and neighbour */
+    if (!reserve(&c->sym, &c->sym_cap, n + 1, sizeof(sym))) return oom();
+    sym *s = c->sym;
+    size_t k = split_chars(t, w, n, s);
+    if (k > 4096 && t->n_ranks > 0 && (size_t)t->n_ranks < 8 * k) {
+        lb_status st = merge_buckets(c, s, k);
+        if (st != LB_OK) return st;
+        for (int32_t i = 0; i >= 0; i = s[i].next)
+            if (!tok_ids_push(out, s[i].id)) return oom();
+        return LB_OK;
+    }
+    if (!reserve(&c->heap, &c->heap_cap, 3 * k + 1, sizeof(cand))) return oom();
+    cand *h = c->heap;
+    size_t hn = 0;
+    int32_t rank, id;
+    for (size_t i = 0; i + 1 < k; i++)
+        if (tok_pairmap_get(&t->merges, s[i].id, s[i + 1].id, &rank, &id))
+            heap_push(h, &hn, (cand){rank, (int32_t)i, id});
+    while (hn > 0) {
+        cand top = heap_pop(h, &hn);
+        sym *l = &s[top.pos];
+        if (l->len == 0 || l->next < 0) continue;
+        sym *r = &s[l->next];
+        if (!tok_pairmap_get(&t->merges, l->id, r->id, &rank, &id) || id != top.id) continue; /* stale */
+        l->id = top.id;
+        l->len += r->len;
+        r->len = 0;
+        l->next = r->next;
+        if (r->next >= 0) s[r->next].prev = top.pos;
+        if (l->prev >= 0 && tok_pairmap_get(&t->merges, s[l->prev].id, l->id, &rank, &id))
+            heap_push(h, &hn, (cand){rank, l->prev, id});
+        if (l->next >= 0 && tok_pairmap_get(&t->merges, l->id, s[l->next].id, &rank, &id))
+            heap_push(h, &hn, (cand){rank, top.pos, id});
+    }
+    for (int32_t i = k ? 0 : -1; i >= 0; i = s[i].next)
+        if (!tok_ids_push(out, s[i].id)) return oom();
+    return LB_OK;
+}
+
+// ---- word cache ----
+
+#define CACHE_MAX_WORD 256
+
+lb_status tok_cached_word(tok_ctx *c, const char *w, size_t n, tok_word_fn fn)
+{
+    if (n == 0) return LB_OK;
+    if (n > CACHE_MAX_WORD) return fn(c, w, n, c->out);
+    if (!c->cache.slots && tok_strmap_init(&c->cache, 4096) != LB_OK) return LB_ERR_NOMEM;
+    int32_t e = tok_strmap_get(&c->cache, w, n);
+    if (e < 0) {
+        /* new word: its ids go to cache_ids[cache_off[e] .. cache_off[e + 1]) */
+        e = (int32_t)c->cache.n;
+        if (c->cache_cap < e + 2) {
+            int64_t cap = c->cache_cap ? c->cache_cap * 2 : 4096;
+            int64_t *o = realloc(c->cache_off, (size_t)cap * sizeof *o);
+            if (!o) return oom();
+            c->cache_off = o;
+            c->cache_cap = cap;
+        }
+        if (e == 0) c->cache_off[0] = 0;
+        lb_status st = fn(c, w, n, &c->cache_ids);
+        if (st != LB_OK) return st;
+        c->cache_off[e + 1] = c->cache_ids.n;
+        char *key = tok_arena_alloc(&c->arena, n);
+        if (!key) return oom();
+        memcpy(key, w, n);
+        if (tok_strmap_put(&c->cache, key, n, e) < 0) return oom();
+    }
+    for (int64_t i = c->cache_off[e]; i < c->cache_off[e + 1]; i++)
+        if (!tok_ids_push(c->out, c->cache_ids.v[i])) return oom();
+    return LB_OK;
+}
+
+lb_status tok_bpe_rank_word(tok_ctx *c, const char *w, size_t n)
+{
+    const lb_tokenizer *t = c->t;
+    if (n == 0) return LB_OK;
+    /* ignore_merges looks the whole word up, so such words are never cut */
+    if (n <= CACHE_MAX_WORD || (!t->split_ws && !t->split_nl) || t->ignore_merges)
+        return tok_cached_word(c, w, n, bpe_word);
+    for (size_t i = 0; i < n;) {
+        size_t e = tok_chunk_end(t, w, n, i);
+        lb_status st = tok_cached_word(c, w + i, e - i, bpe_word);
+        if (st != LB_OK) return st;
+        i = e;
+    }
+    return LB_OK;
+}
