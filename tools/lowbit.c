@@ -729,7 +729,7 @@ static int run_generate(int argc, char **argv)
         fprintf(stderr, "lowbit generate: warning: %lld prompt + %lld new tokens exceed the model's training context %lld\n",
                 (long long)n_tokens, (long long)n_predict, (long long)d.n_ctx_train);
 
-    if (!have_seed && sp.temp > 0 && sp.top_k != 1) /* so that a run can be repeated */
+    if (!have_seed && n_predict > 0 && sp.temp > 0 && sp.top_k != 1) /* so that a run can be repeated */
         fprintf(stderr, "seed: %llu\n", (unsigned long long)sp.seed);
     fputs(prompt, stdout);
     fflush(stdout);

@@ -20,6 +20,9 @@
 #include <omp.h>
 #include <string.h>
 
+/* From this many new tokens per sequence on, attention runs as sgemms (see attention()). */
+#define ATTN_GEMM_MIN_TOKENS 4
+
 // ---- kv cache ----
 
 lb_status lb_kv_cache_init(lb_kv_cache *kv, const lb_llama_config *cfg, int64_t n_seq, int64_t n_ctx)
@@ -74,9 +77,12 @@ lb_status lb_model_reserve(lb_model *m, int64_t n_rows, int64_t n_ctx)
         *bufs[i].p = lb_malloc((size_t)(n_rows * bufs[i].width) * sizeof(float), "forward scratch");
         if (!*bufs[i].p) return LB_ERR_NOMEM;
     }
+    /* per thread: a [tokens][n_ctx] score block, tokens <= min(rows, n_ctx) */
+    int64_t per_thread = (n_rows < n_ctx ? n_rows : n_ctx) * n_ctx;
     free(m->scores);
-    m->scores = lb_malloc((size_t)(m->n_threads * n_ctx) * sizeof(float), "attention scores");
+    m->scores = lb_malloc((size_t)(m->n_threads * per_thread) * sizeof(float), "attention scores");
     if (!m->scores) return LB_ERR_NOMEM;
+    m->cap_scores = per_thread;
     m->cap_rows = n_rows;
     m->cap_ctx = n_ctx;
     return LB_OK;
@@ -93,9 +99,16 @@ static void rmsnorm(float *restrict y, const float *restrict x, const float *res
     for (int64_t i = 0; i < n; i++) y[i] = (x[i] * scale) * w[i];
 }
 
-/* C[rows][n_out] (+)= A[rows][n_in] W[n_out][n_in]^T */
+/* C[rows][n_out] (+)= A[rows][n_in] W[n_out][n_in]^T. A row or two (token generation) goes
+ * through sgemv: sgemm would first pack (copy) all of W, which costs more than the product. */
 static void linear(float *C, const float *A, const float *W, int64_t rows, int64_t n_out, int64_t n_in, bool accumulate)
 {
+    if (rows <= 2) {
+        for (int64_t r = 0; r < rows; r++)
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n_out, (int)n_in, 1.0f, W, (int)n_in, A + r * n_in, 1,
+                        accumulate ? 1.0f : 0.0f, C + r * n_out, 1);
+        return;
+    }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)n_out, (int)n_in, 1.0f, A, (int)n_in, W,
                 (int)n_in, accumulate ? 1.0f : 0.0f, C, (int)n_out);
 }
@@ -107,7 +120,58 @@ static void add_bias(float *y, const float *b, int64_t rows, int64_t n)
         for (int64_t i = 0; i < n; i++) y[r * n + i] += b[i];
 }
 
-/* Causal attention of every new token of every sequence over its cache. */
+/* softmax over s[0..n) in place, max-subtracted. */
+static void softmax(float *s, int64_t n)
+{
+    float mx = -INFINITY;
+    for (int64_t j = 0; j < n; j++)
+        if (s[j] > mx) mx = s[j];
+    float sum = 0;
+    for (int64_t j = 0; j < n; j++) sum += (s[j] = expf(s[j] - mx));
+    float inv = 1.0f / sum;
+    for (int64_t j = 0; j < n; j++) s[j] *= inv;
+}
+
+/* One head of one sequence, many new tokens (prompt, perplexity): S = Q K^T / sqrt(d) and
+ * O = softmax_causal(S) V as two sgemms over the cache, which is [pos][kv_dim] so a head's
+ * keys are a strided matrix. Computes the full T x P block and masks it: twice the flops of a
+ * triangle, many times faster than scalar dots. */
+static void head_attention_gemm(const float *q, int64_t ldq, const float *k, const float *v, int64_t ldkv, float *o,
+                                int64_t T, int64_t pos0, int64_t hd, float scale, float *S)
+{
+    int64_t P = pos0 + T;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)P, (int)hd, scale, q, (int)ldq, k, (int)ldkv, 0.0f,
+                S, (int)P);
+    for (int64_t t = 0; t < T; t++) {
+        float *row = S + t * P;
+        int64_t n_pos = pos0 + t + 1;
+        softmax(row, n_pos);
+        memset(row + n_pos, 0, (size_t)(P - n_pos) * sizeof(float));
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)hd, (int)P, 1.0f, S, (int)P, v, (int)ldkv, 0.0f, o,
+                (int)ldq);
+}
+
+/* One head, one new token (generation): scalar dots over the cache. */
+static void head_attention_dot(const float *q, const float *k, const float *v, int64_t ldkv, float *o, int64_t n_pos,
+                               int64_t hd, float scale, float *sc)
+{
+    for (int64_t j = 0; j < n_pos; j++) {
+        const float *kj = k + j * ldkv;
+        float d = 0;
+        for (int64_t i = 0; i < hd; i++) d += q[i] * kj[i];
+        sc[j] = d * scale;
+    }
+    softmax(sc, n_pos);
+    memset(o, 0, (size_t)hd * sizeof(float));
+    for (int64_t j = 0; j < n_pos; j++) {
+        const float *vj = v + j * ldkv;
+        for (int64_t i = 0; i < hd; i++) o[i] += sc[j] * vj[i];
+    }
+}
+
+/* Causal attention of every new token of every sequence over its cache, one (sequence, head)
+ * pair per task; head h reads kv head h / (n_head / n_head_kv) (grouped-query attention). */
 static void attention(lb_model *m, const lb_kv_cache *kv, int64_t layer, int64_t n_seq, int64_t n_tokens, int64_t pos0)
 {
     const lb_llama_config *c = &m->cfg;
@@ -116,29 +180,16 @@ static void attention(lb_model *m, const lb_kv_cache *kv, int64_t layer, int64_t
 #pragma omp parallel for collapse(2) schedule(static) num_threads(m->n_threads)
     for (int64_t s = 0; s < n_seq; s++) {
         for (int64_t h = 0; h < c->n_head; h++) {
-            float *sc = m->scores + (int64_t)omp_get_thread_num() * m->cap_ctx;
-            int64_t kvh = h / group;
-            for (int64_t t = 0; t < n_tokens; t++) {
-                int64_t row = s * n_tokens + t, n_pos = pos0 + t + 1;
-                const float *q = m->q + row * q_dim + h * hd;
-                float mx = -INFINITY;
-                for (int64_t j = 0; j < n_pos; j++) {
-                    const float *k = kv_row(kv, kv->k, s, layer, j) + kvh * hd;
-                    float d = 0;
-                    for (int64_t i = 0; i < hd; i++) d += q[i] * k[i];
-                    sc[j] = d * scale;
-                    if (sc[j] > mx) mx = sc[j];
-                }
-                float sum = 0;
-                for (int64_t j = 0; j < n_pos; j++) sum += (sc[j] = expf(sc[j] - mx));
-                float inv = 1.0f / sum;
-                float *o = m->att + row * q_dim + h * hd;
-                memset(o, 0, (size_t)hd * sizeof(float));
-                for (int64_t j = 0; j < n_pos; j++) {
-                    const float *v = kv_row(kv, kv->v, s, layer, j) + kvh * hd;
-                    float p = sc[j] * inv;
-                    for (int64_t i = 0; i < hd; i++) o[i] += p * v[i];
-                }
+            float *scratch = m->scores + (int64_t)omp_get_thread_num() * m->cap_scores;
+            const float *k = kv_row(kv, kv->k, s, layer, 0) + (h / group) * hd;
+            const float *v = kv_row(kv, kv->v, s, layer, 0) + (h / group) * hd;
+            const float *q = m->q + s * n_tokens * q_dim + h * hd;
+            float *o = m->att + s * n_tokens * q_dim + h * hd;
+            if (n_tokens >= ATTN_GEMM_MIN_TOKENS) {
+                head_attention_gemm(q, q_dim, k, v, kv->kv_dim, o, n_tokens, pos0, hd, scale, scratch);
+            } else {
+                for (int64_t t = 0; t < n_tokens; t++)
+                    head_attention_dot(q + t * q_dim, k, v, kv->kv_dim, o + t * q_dim, pos0 + t + 1, hd, scale, scratch);
             }
         }
     }

@@ -72,7 +72,8 @@ struct lb_model {
     /* scratch for lb_forward, sized for cap_rows = n_seq * n_tokens rows */
     int64_t cap_rows;
     float *x, *xn, *q, *k, *v, *att, *gate, *up; /* [rows][...] */
-    float *scores;                               /* [n_ctx] per thread */
+    float *scores;      /* [n_threads][cap_scores]: attention score block per thread */
+    int64_t cap_scores; /* min(cap_rows, cap_ctx) * cap_ctx */
     int64_t cap_ctx;
 
     /* display strings for lb_model_meta / describe */

@@ -18,55 +18,7 @@ typedef struct sym {
     uint32_t len; /* bytes of the word it covers; 0 once merged into its left neighbour */
 } sym;
 
-typedef struct cand {
-    int32_t rank, pos, id;
-} cand;
-
-static inline bool cand_before(cand a, cand b) { return a.rank < b.rank || (a.rank == b.rank && a.pos < b.pos); }
-
-static void heap_push(cand *h, size_t *n, cand x)
-{
-    size_t i = (*n)++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!cand_before(x, h[p])) break;
-        h[i] = h[p];
-        i = p;
-    }
-    h[i] = x;
-}
-
-static cand heap_pop(cand *h, size_t *n)
-{
-    cand top = h[0], x = h[--*n];
-    size_t i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        cand best = x;
-        if (l < *n && cand_before(h[l], best)) m = l, best = h[l];
-        if (r < *n && cand_before(h[r], best)) m = r;
-        if (m == i) break;
-        h[i] = h[m];
-        i = m;
-    }
-    if (*n > 0) h[i] = x;
-    return top;
-}
-
 static lb_status oom(void) { return lb_fail(LB_ERR_NOMEM, "out of memory in BPE"); }
-
-static bool reserve(void **p, size_t *cap, size_t n, size_t elem)
-{
-    if (n <= *cap) return true;
-    size_t c = *cap ? *cap : 64;
-    while (c < n) c *= 2;
-    void *q = realloc(*p, c * elem);
-    if (!q) return false;
-    *p = q;
-    *cap = c;
-    return true;
-}
-
 
 /* Symbols of one word, before any merge (BPE::merge_word). Returns the count. */
 static size_t split_chars(const lb_tokenizer *t, const char *w, size_t n, sym *s)
@@ -141,47 +93,67 @@ static bool bucket_push(bucket *b, int32_t pos, int32_t id)
     return true;
 }
 
-static lb_status merge_buckets(tok_ctx *c, sym *s, size_t k)
+/* Where new pairs go: the heap, or, while the buckets are walked, the bucket of a later rank. */
+typedef struct queue {
+    tok_cand *h;
+    size_t hn;
+    bucket *bk;  /* NULL: everything goes to the heap */
+    int32_t cur; /* with bk: the rank being walked */
+} queue;
+
+/* Heap order (lowest rank first, then leftmost) as a tok_cand key. */
+static inline tok_cand rank_cand(int32_t rank, int32_t pos, int32_t id)
+{
+    return (tok_cand){.key = -(double)rank, .left = pos, .id = id};
+}
+
+static inline bool queue_push(queue *q, int32_t rank, int32_t pos, int32_t id)
+{
+    if (q->bk && rank > q->cur) return bucket_push(&q->bk[rank], pos, id);
+    tok_heap_push(q->h, &q->hn, rank_cand(rank, pos, id));
+    return true;
+}
+
+// ---- merging ----
+
+/* Merges the k symbols of one word until no adjacent pair has a merge, lowest (rank, position)
+ * first: from the heap alone, or with buckets (see above) from the rank being walked and the heap. */
+static lb_status merge_word(tok_ctx *c, sym *s, size_t k, bool buckets)
 {
     const lb_tokenizer *t = c->t;
-    int32_t R = t->n_ranks;
-    bucket *bk = calloc((size_t)R, sizeof *bk);
-    if (!bk || !reserve(&c->heap, &c->heap_cap, 3 * k + 1, sizeof(cand))) {
+    int32_t R = buckets ? t->n_ranks : 0;
+    bucket *bk = buckets ? calloc((size_t)R, sizeof *bk) : NULL;
+    if ((buckets && !bk) || !tok_reserve(&c->heap, &c->heap_cap, 3 * k + 1, sizeof(tok_cand))) {
         free(bk);
         return oom();
     }
-    cand *h = c->heap;
-    size_t hn = 0;
-    int32_t rank, id, cur = -1;
+    queue q = {.h = c->heap, .bk = bk, .cur = -1};
     lb_status st = LB_OK;
-#define PUSH(rk, ps, nid)                                                                          \
-    do {                                                                                       \
-        if ((rk) > cur) {                                                                      \
-            if (!bucket_push(&bk[rk], (ps), (nid))) st = oom();                                \
-        } else heap_push(h, &hn, (cand){(rk), (ps), (nid)});                                   \
-    } while (0)
+    int32_t rank, id;
     for (size_t i = 0; i + 1 < k; i++)
-        if (tok_pairmap_get(&t->merges, s[i].id, s[i + 1].id, &rank, &id)) PUSH(rank, (int32_t)i, id);
-    cur = 0;
+        if (tok_pairmap_get(&t->merges, s[i].id, s[i + 1].id, &rank, &id) && !queue_push(&q, rank, (int32_t)i, id))
+            st = oom();
+    q.cur = 0;
     bucket *b = NULL;
     size_t ai = 0;
     while (st == LB_OK) {
-        if ((!b || ai == b->n) && hn == 0) { /* next non-empty rank */
+        if ((!b || ai == b->n) && q.hn == 0) { /* next non-empty rank */
             if (b) {
                 free(b->v);
                 *b = (bucket){0};
             }
-            while (cur < R && bk[cur].n == 0) cur++;
-            if (cur >= R) break;
-            b = &bk[cur];
+            while (q.cur < R && bk[q.cur].n == 0) q.cur++;
+            if (q.cur >= R) break;
+            b = &bk[q.cur];
             if (b->unsorted) qsort(b->v, b->n, sizeof *b->v, cmp_pos);
             ai = 0;
             continue;
         }
-        cand top;
-        if (hn > 0 && (ai == b->n || cand_before(h[0], (cand){cur, b->v[ai].pos, 0}))) top = heap_pop(h, &hn);
-        else top = (cand){cur, b->v[ai].pos, b->v[ai].id}, ai++;
-        sym *l = &s[top.pos];
+        tok_cand top;
+        if (q.hn > 0 && (!b || ai == b->n || tok_cand_before(q.h[0], rank_cand(q.cur, b->v[ai].pos, 0))))
+            top = tok_heap_pop(q.h, &q.hn);
+        else top = rank_cand(q.cur, b->v[ai].pos, b->v[ai].id), ai++;
+        sym *l = &s[top.left];
         if (l->len == 0 || l->next < 0) continue;
         sym *r = &s[l->next];
         if (!tok_pairmap_get(&t->merges, l->id, r->id, &rank, &id) || id != top.id) continue; /* stale */
@@ -189,12 +161,15 @@ static lb_status merge_buckets(tok_ctx *c, sym *s, size_t k)
         l->len += r->len;
         r->len = 0;
         l->next = r->next;
-        if (r->next >= 0) s[r->next].prev = top.pos;
-        if (l->prev >= 0 && tok_pairmap_get(&t->merges, s[l->prev].id, l->id, &rank, &id)) PUSH(rank, l->prev, id);
-        if (l->next >= 0 && tok_pairmap_get(&t->merges, l->id, s[l->next].id, &rank, &id)) PUSH(rank, top.pos, id);
+        if (r->next >= 0) s[r->next].prev = top.left;
+        if (l->prev >= 0 && tok_pairmap_get(&t->merges, s[l->prev].id, l->id, &rank, &id) &&
+            !queue_push(&q, rank, l->prev, id))
+            st = oom();
+        if (l->next >= 0 && tok_pairmap_get(&t->merges, l->id, s[l->next].id, &rank, &id) &&
+            !queue_push(&q, rank, top.left, id))
+            st = oom();
     }
-#undef PUSH
-    for (int32_t r = 0; r < R; r++) free(bk[r].v);
+    for (int32_t i = 0; i < R; i++) free(bk[i].v);
     free(bk);
     return st;
 }
@@ -207,39 +182,11 @@ static lb_status bpe_word(tok_ctx *c, const char *w, size_t n, tok_ids *out)
         if (id >= 0) return tok_ids_push(out, id) ? LB_OK : oom();
     }
     /* at most one symbol per byte (byte fallback), one heap entry per merge step and neighbour */
-    if (!reserve(&c->sym, &c->sym_cap, n + 1, sizeof(sym))) return oom();
+    if (!tok_reserve(&c->sym, &c->sym_cap, n + 1, sizeof(sym))) return oom();
     sym *s = c->sym;
     size_t k = split_chars(t, w, n, s);
-    if (k > 4096 && t->n_ranks > 0 && (size_t)t->n_ranks < 8 * k) {
-        lb_status st = merge_buckets(c, s, k);
-        if (st != LB_OK) return st;
-        for (int32_t i = 0; i >= 0; i = s[i].next)
-            if (!tok_ids_push(out, s[i].id)) return oom();
-        return LB_OK;
-    }
-    if (!reserve(&c->heap, &c->heap_cap, 3 * k + 1, sizeof(cand))) return oom();
-    cand *h = c->heap;
-    size_t hn = 0;
-    int32_t rank, id;
-    for (size_t i = 0; i + 1 < k; i++)
-        if (tok_pairmap_get(&t->merges, s[i].id, s[i + 1].id, &rank, &id))
-            heap_push(h, &hn, (cand){rank, (int32_t)i, id});
-    while (hn > 0) {
-        cand top = heap_pop(h, &hn);
-        sym *l = &s[top.pos];
-        if (l->len == 0 || l->next < 0) continue;
-        sym *r = &s[l->next];
-        if (!tok_pairmap_get(&t->merges, l->id, r->id, &rank, &id) || id != top.id) continue; /* stale */
-        l->id = top.id;
-        l->len += r->len;
-        r->len = 0;
-        l->next = r->next;
-        if (r->next >= 0) s[r->next].prev = top.pos;
-        if (l->prev >= 0 && tok_pairmap_get(&t->merges, s[l->prev].id, l->id, &rank, &id))
-            heap_push(h, &hn, (cand){rank, l->prev, id});
-        if (l->next >= 0 && tok_pairmap_get(&t->merges, l->id, s[l->next].id, &rank, &id))
-            heap_push(h, &hn, (cand){rank, top.pos, id});
-    }
+    lb_status st = merge_word(c, s, k, k > 4096 && t->n_ranks > 0 && (size_t)t->n_ranks < 8 * k);
+    if (st != LB_OK) return st;
     for (int32_t i = k ? 0 : -1; i >= 0; i = s[i].next)
         if (!tok_ids_push(out, s[i].id)) return oom();
     return LB_OK;
@@ -279,6 +226,17 @@ lb_status tok_cached_word(tok_ctx *c, const char *w, size_t n, tok_word_fn fn)
     return LB_OK;
 }
 
+lb_status tok_cached_chunks(tok_ctx *c, const char *s, size_t n, tok_word_fn fn)
+{
+    for (size_t i = 0; i < n;) {
+        size_t e = tok_chunk_end(c->t, s, n, i);
+        lb_status st = tok_cached_word(c, s + i, e - i, fn);
+        if (st != LB_OK) return st;
+        i = e;
+    }
+    return LB_OK;
+}
+
 lb_status tok_bpe_rank_word(tok_ctx *c, const char *w, size_t n)
 {
     const lb_tokenizer *t = c->t;
@@ -286,11 +244,5 @@ lb_status tok_bpe_rank_word(tok_ctx *c, const char *w, size_t n)
     /* ignore_merges looks the whole word up, so such words are never cut */
     if (n <= CACHE_MAX_WORD || (!t->split_ws && !t->split_nl) || t->ignore_merges)
         return tok_cached_word(c, w, n, bpe_word);
-    for (size_t i = 0; i < n;) {
-        size_t e = tok_chunk_end(t, w, n, i);
-        lb_status st = tok_cached_word(c, w + i, e - i, bpe_word);
-        if (st != LB_OK) return st;
-        i = e;
-    }
-    return LB_OK;
+    return tok_cached_chunks(c, w, n, bpe_word);
 }

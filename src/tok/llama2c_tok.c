@@ -111,45 +111,9 @@ typedef struct sym {
     bool alive;
 } sym;
 
-typedef struct cand {
-    float score;
-    int32_t left, right, a, b, id;
-} cand;
-
-static inline bool cand_before(cand x, cand y) { return x.score > y.score || (x.score == y.score && x.left < y.left); }
-
-static void heap_push(cand *h, size_t *n, cand x)
-{
-    size_t i = (*n)++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!cand_before(x, h[p])) break;
-        h[i] = h[p];
-        i = p;
-    }
-    h[i] = x;
-}
-
-static cand heap_pop(cand *h, size_t *n)
-{
-    cand top = h[0], x = h[--*n];
-    size_t i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        cand best = x;
-        if (l < *n && cand_before(h[l], best)) m = l, best = h[l];
-        if (r < *n && cand_before(h[r], best)) m = r;
-        if (m == i) break;
-        h[i] = h[m];
-        i = m;
-    }
-    if (*n > 0) h[i] = x;
-    return top;
-}
-
 static lb_status oom(void) { return lb_fail(LB_ERR_NOMEM, "out of memory in llama2.c encode"); }
 
-static void try_pair(const lb_tokenizer *t, char *buf, const sym *s, cand *h, size_t *hn, int32_t l, int32_t r)
+static void try_pair(const lb_tokenizer *t, char *buf, const sym *s, tok_cand *h, size_t *hn, int32_t l, int32_t r)
 {
     if (l < 0 || r < 0) return;
     int32_t a = s[l].id, b = s[r].id;
@@ -157,19 +121,7 @@ static void try_pair(const lb_tokenizer *t, char *buf, const sym *s, cand *h, si
     memcpy(buf + t->len[a], tok_piece_text(t, b), t->len[b]);
     int32_t id = tok_strmap_get(&t->vocab, buf, t->len[a] + t->len[b]);
     if (id < 0 || !(t->score[id] > -1e10f)) return;
-    heap_push(h, hn, (cand){t->score[id], l, r, a, b, id});
-}
-
-static bool reserve(void **p, size_t *cap, size_t n, size_t elem)
-{
-    if (n <= *cap) return true;
-    size_t c = *cap ? *cap : 64;
-    while (c < n) c *= 2;
-    void *q = realloc(*p, c * elem);
-    if (!q) return false;
-    *p = q;
-    *cap = c;
-    return true;
+    tok_heap_push(h, hn, (tok_cand){.key = t->score[id], .left = l, .right = r, .id = id, .a = a, .b = b});
 }
 
 /* encode() of one chunk: BOS and the dummy " " only in the first one. */
@@ -177,11 +129,12 @@ static lb_status encode_chunk(tok_ctx *c, const char *text, size_t len, bool add
 {
     const lb_tokenizer *t = c->t;
     size_t cap = len + 2;
-    if (!reserve(&c->sym, &c->sym_cap, cap, sizeof(sym)) || !reserve(&c->heap, &c->heap_cap, 3 * cap + 1, sizeof(cand)) ||
-        !reserve(&c->buf, &c->buf_cap, 2 * (size_t)t->max_len + 1, 1))
+    if (!tok_reserve(&c->sym, &c->sym_cap, cap, sizeof(sym)) ||
+        !tok_reserve(&c->heap, &c->heap_cap, 3 * cap + 1, sizeof(tok_cand)) ||
+        !tok_reserve(&c->buf, &c->buf_cap, 2 * (size_t)t->max_len + 1, 1))
         return oom();
     sym *s = c->sym;
-    cand *h = c->heap;
+    tok_cand *h = c->heap;
     char *buf = c->buf;
     size_t k = 0;
     if (add_bos) s[k++] = (sym){.id = t->bos};
@@ -216,7 +169,7 @@ static lb_status encode_chunk(tok_ctx *c, const char *text, size_t len, bool add
     size_t hn = 0;
     for (size_t i = 0; i + 1 < k; i++) try_pair(t, buf, s, h, &hn, (int32_t)i, (int32_t)i + 1);
     while (hn > 0) {
-        cand top = heap_pop(h, &hn);
+        tok_cand top = tok_heap_pop(h, &hn);
         sym *l = &s[top.left], *r = &s[top.right];
         if (!l->alive || !r->alive || l->next != top.right || l->id != top.a || r->id != top.b) continue;
         l->id = top.id;

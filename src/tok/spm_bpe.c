@@ -8,63 +8,12 @@
  * tokenizer.model and GGUF "llama" vocabularies; O(n log n) with a binary heap. */
 #include "tok/tok_internal.h"
 
-#include <stdlib.h>
-
 typedef struct sym {
     uint32_t start, len; /* bytes of the text; len 0 once merged into the left neighbour */
     int32_t prev, next;
 } sym;
 
-typedef struct cand {
-    float score;
-    int32_t left, right;
-    uint32_t len; /* left.len + right.len when the candidate was made */
-} cand;
-
-static inline bool cand_before(cand a, cand b) { return a.score > b.score || (a.score == b.score && a.left < b.left); }
-
-static void heap_push(cand *h, size_t *n, cand x)
-{
-    size_t i = (*n)++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!cand_before(x, h[p])) break;
-        h[i] = h[p];
-        i = p;
-    }
-    h[i] = x;
-}
-
-static cand heap_pop(cand *h, size_t *n)
-{
-    cand top = h[0], x = h[--*n];
-    size_t i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        cand best = x;
-        if (l < *n && cand_before(h[l], best)) m = l, best = h[l];
-        if (r < *n && cand_before(h[r], best)) m = r;
-        if (m == i) break;
-        h[i] = h[m];
-        i = m;
-    }
-    if (*n > 0) h[i] = x;
-    return top;
-}
-
 static lb_status oom(void) { return lb_fail(LB_ERR_NOMEM, "out of memory in SentencePiece BPE"); }
-
-static bool reserve(void **p, size_t *cap, size_t n, size_t elem)
-{
-    if (n <= *cap) return true;
-    size_t c = *cap ? *cap : 64;
-    while (c < n) c *= 2;
-    void *q = realloc(*p, c * elem);
-    if (!q) return false;
-    *p = q;
-    *cap = c;
-    return true;
-}
 
 static inline bool mergeable(const lb_tokenizer *t, int32_t id)
 {
@@ -72,14 +21,14 @@ static inline bool mergeable(const lb_tokenizer *t, int32_t id)
     return ty == TOK_NORMAL || ty == TOK_USER_DEFINED || ty == TOK_UNUSED;
 }
 
-static bool try_pair(tok_ctx *c, const char *text, sym *s, cand *h, size_t *hn, int32_t l, int32_t r)
+static bool try_pair(tok_ctx *c, const char *text, sym *s, tok_cand *h, size_t *hn, int32_t l, int32_t r)
 {
     if (l < 0 || r < 0) return true;
     const lb_tokenizer *t = c->t;
     uint32_t len = s[l].len + s[r].len;
     int32_t id = tok_strmap_get(&t->vocab, text + s[l].start, len);
     if (id < 0 || !mergeable(t, id)) return true;
-    heap_push(h, hn, (cand){t->score[id], l, r, len});
+    tok_heap_push(h, hn, (tok_cand){.key = t->score[id], .left = l, .right = r, .len = len});
     /* remember how an UNUSED piece was formed; like sentencepiece's rev_merge the latest wins */
     if (t->has_unused && t->type[id] == TOK_UNUSED)
         return tok_strmap_set(&c->rev_merge, text + s[l].start, len, (int32_t)s[l].len) >= 0;
@@ -126,7 +75,7 @@ static lb_status bpe_score(tok_ctx *c, const char *text, size_t n, tok_ids *out)
     const lb_tokenizer *t = c->t;
     if (n == 0) return LB_OK;
     if (n > UINT32_MAX / 2) return lb_fail(LB_ERR_ARG, "text too long to tokenize in one call (%zu bytes)", n);
-    if (!reserve(&c->sym, &c->sym_cap, n, sizeof(sym))) return oom();
+    if (!tok_reserve(&c->sym, &c->sym_cap, n, sizeof(sym))) return oom();
     sym *s = c->sym;
     size_t k = 0;
     for (size_t i = 0; i < n;) {
@@ -136,14 +85,14 @@ static lb_status bpe_score(tok_ctx *c, const char *text, size_t n, tok_ids *out)
         i += cl;
     }
     s[k - 1].next = -1;
-    if (!reserve(&c->heap, &c->heap_cap, 3 * k + 1, sizeof(cand))) return oom();
-    cand *h = c->heap;
+    if (!tok_reserve(&c->heap, &c->heap_cap, 3 * k + 1, sizeof(tok_cand))) return oom();
+    tok_cand *h = c->heap;
     size_t hn = 0;
     if (t->has_unused && !c->rev_merge.slots && tok_strmap_init(&c->rev_merge, 64) != LB_OK) return LB_ERR_NOMEM;
     for (size_t i = 0; i + 1 < k; i++)
         if (!try_pair(c, text, s, h, &hn, (int32_t)i, (int32_t)i + 1)) return oom();
     while (hn > 0) {
-        cand top = heap_pop(h, &hn);
+        tok_cand top = tok_heap_pop(h, &hn);
         sym *l = &s[top.left], *r = &s[top.right];
         if (l->len == 0 || r->len == 0 || l->len + r->len != top.len) continue; /* stale */
         l->len += r->len;
@@ -166,11 +115,5 @@ lb_status tok_bpe_score(tok_ctx *c, const char *text, size_t n)
     const lb_tokenizer *t = c->t;
     /* UNUSED pieces resegment along splits remembered over the whole text: no cutting, no cache */
     if (t->has_unused || (!t->split_ws && !t->split_nl)) return bpe_score(c, text, n, c->out);
-    for (size_t i = 0; i < n;) {
-        size_t e = tok_chunk_end(t, text, n, i);
-        lb_status st = tok_cached_word(c, text + i, e - i, bpe_score);
-        if (st != LB_OK) return st;
-        i = e;
-    }
-    return LB_OK;
+    return tok_cached_chunks(c, text, n, bpe_score);
 }

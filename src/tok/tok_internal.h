@@ -1,5 +1,6 @@
 /* Tokenizer internals shared by the src/tok sources: the lb_tokenizer struct (vocabulary, added tokens,
- * normalizer, pre-tokenizer, model, decoder, template), hash maps, an arena, UTF-8 helpers.
+ * normalizer, pre-tokenizer, model, decoder, template), hash maps, an arena, the heap of
+ * BPE merge candidates, UTF-8 helpers.
  * Nothing here is visible outside src/tok (tests may include it for white-box checks). */
 #ifndef LB_TOK_INTERNAL_H
 #define LB_TOK_INTERNAL_H
@@ -87,6 +88,63 @@ typedef struct tok_ids {
 } tok_ids;
 
 bool tok_ids_push(tok_ids *o, int32_t id);
+
+/* Grows *p (an array of *cap elements of elem bytes) to hold at least n, doubling from 64;
+ * false on OOM, *p unchanged. */
+bool tok_reserve(void **p, size_t *cap, size_t n, size_t elem);
+
+/* ---- merge candidates: the binary heap of the three BPE merge loops ----
+ * A candidate merges the adjacent symbols left and right. The heap pops the largest key first,
+ * ties to the smallest left (the leftmost pair). SentencePiece and llama2.c use the merged piece's
+ * score as key (highest score first), rank BPE the negated rank (lowest rank first). A double holds
+ * every int32 rank exactly and compares converted floats exactly as float does (-0 == +0, NaN
+ * unordered), so each tokenizer pops in the order its reference implementation uses. Each
+ * tokenizer fills the payload fields its staleness check needs and leaves the rest 0. */
+typedef struct tok_cand {
+    double key;
+    int32_t left, right; /* symbol indices (rank BPE: left only) */
+    int32_t id;          /* merged token (rank BPE, llama2.c) */
+    int32_t a, b;        /* llama2.c: ids of left and right when the candidate was made */
+    uint32_t len;        /* SentencePiece: bytes of left + right when the candidate was made */
+} tok_cand;
+
+static inline bool tok_cand_before(tok_cand x, tok_cand y)
+{
+    return x.key > y.key || (x.key == y.key && x.left < y.left);
+}
+
+/* Inline: the merge loops push and pop a few entries per symbol on small heaps, where a call costs
+ * about as much as the work. */
+static inline void tok_heap_push(tok_cand *h, size_t *n, tok_cand x) /* h has room for *n + 1 */
+{
+    size_t i = (*n)++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!tok_cand_before(x, h[p])) break;
+        h[i] = h[p];
+        i = p;
+    }
+    h[i] = x;
+}
+
+static inline tok_cand tok_heap_pop(tok_cand *h, size_t *n) /* *n > 0 */
+{
+    tok_cand top = h[0];
+    size_t k = --*n;
+    const tok_cand *x = &h[k]; /* the last entry sinks from the root; the loop only writes below k */
+    size_t i = 0;
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        const tok_cand *best = x;
+        if (l < k && tok_cand_before(h[l], *best)) m = l, best = &h[l];
+        if (r < k && tok_cand_before(h[r], *best)) m = r;
+        if (m == i) break;
+        h[i] = h[m];
+        i = m;
+    }
+    if (k > 0) h[i] = *x;
+    return top;
+}
 
 /* ---- UTF-8 ---- */
 
@@ -330,6 +388,8 @@ size_t tok_chunk_end(const lb_tokenizer *t, const char *s, size_t n, size_t i);
 /* Looks word w up in the per-call cache, else computes it with fn; appends the ids to c->out. */
 typedef lb_status (*tok_word_fn)(tok_ctx *c, const char *w, size_t n, tok_ids *out);
 lb_status tok_cached_word(tok_ctx *c, const char *w, size_t n, tok_word_fn fn);
+/* The same for each chunk of s[0..n) in turn (see tok_chunk_end). */
+lb_status tok_cached_chunks(tok_ctx *c, const char *s, size_t n, tok_word_fn fn);
 /* Word -> ids with the rank BPE model (HF), appended to c->out. */
 lb_status tok_bpe_rank_word(tok_ctx *c, const char *w, size_t n);
 /* Normalized text -> ids with SentencePiece BPE, appended to c->out. */

@@ -8,22 +8,7 @@
 
 // ---- hashing ----
 
-uint64_t tok_hash_bytes(const char *s, size_t n)
-{
-    /* FNV-1a with a final avalanche (splitmix64 finalizer) so linear probing stays short. */
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 0x100000001b3ull;
-    }
-    h ^= h >> 30;
-    h *= 0xbf58476d1ce4e5b9ull;
-    h ^= h >> 27;
-    h *= 0x94d049bb133111ebull;
-    h ^= h >> 31;
-    return h;
-}
-
+/* splitmix64 finalizer: an avalanche so linear probing stays short */
 static uint64_t mix64(uint64_t x)
 {
     x ^= x >> 30;
@@ -32,6 +17,17 @@ static uint64_t mix64(uint64_t x)
     x *= 0x94d049bb133111ebull;
     x ^= x >> 31;
     return x;
+}
+
+uint64_t tok_hash_bytes(const char *s, size_t n)
+{
+    /* FNV-1a, then the avalanche */
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 0x100000001b3ull;
+    }
+    return mix64(h);
 }
 
 static uint64_t pow2_at_least(uint64_t n)
@@ -233,6 +229,18 @@ bool tok_ids_push(tok_ids *o, int32_t id)
         o->cap = cap;
     }
     o->v[o->n++] = id;
+    return true;
+}
+
+bool tok_reserve(void **p, size_t *cap, size_t n, size_t elem)
+{
+    if (n <= *cap) return true;
+    size_t c = *cap ? *cap : 64;
+    while (c < n) c *= 2;
+    void *q = realloc(*p, c * elem);
+    if (!q) return false;
+    *p = q;
+    *cap = c;
     return true;
 }
 

@@ -1,0 +1,278 @@
+/* Perplexity against llama.cpp: the same GGUF and text under lowbit and under llama-perplexity's
+ * loop must give the same perplexity to 0.1%:
+ *     |ppl_lowbit / ppl_llamacpp - 1| <= 1e-3.
+ * The llama.cpp side is golden data, tests/golden/ppl/<case>.json, written by
+ * tests/golden/make_llamacpp_ppl.py through llama-cpp-python (llama.cpp's own tokenizer and
+ * forward pass, KV cache F16 and flash attention as llama-perplexity's defaults). The fixture
+ * GGUFs of the two shared models (tests/golden/gguf/, written with the PyPI gguf package by
+ * tests/golden/make_gguf_fixtures.py) and the default SmolLM2 Q4_1 GGUF (.cache/models/; skipped
+ * with a note when absent) are the models.
+ *
+ * Per case: lowbit tokenizes the text as llama-perplexity -f reads it (the json's text_bytes: one
+ * trailing newline dropped) with the model's own convention (BOS when the vocabulary adds it),
+ * and must produce llama.cpp's token stream (count and FNV-1a hash of all ids); then
+ * lb_perplexity under the llamacpp protocol with the json's n_ctx and n_chunks must score as
+ * many tokens and land within 0.1%. Before that, the fixtures' logits on the 16-token prompts of
+ * tests/golden/logits/ must equal HF transformers' (1e-4 of the row's max |logit|), which shows the
+ * fixtures are read with the right layout (q/k permutation, tied embeddings, BF16). */
+#include "lowbit.h"
+#include "test_util.h"
+
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define PPL_REL_TOL 1e-3
+#define LOGIT_REL_TOL 1e-4
+#define N_THREADS 2
+
+/* CHECKF that is an expression: records the check and returns cond. */
+#define EXPECT(cond, ...) expectf((cond), __FILE__, __LINE__, #cond, __VA_ARGS__)
+__attribute__((format(printf, 5, 6))) static bool expectf(bool ok, const char *file, int line, const char *expr,
+                                                          const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return lb_test_check(ok, file, line, expr, msg);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    if (buf) buf[n] = '\0';
+    if (len) *len = buf ? (size_t)n : 0;
+    return buf;
+}
+
+/* "shared:data/x" -> ../shared/data/x, "source:.cache/x" -> <repo>/.cache/x */
+static void resolve(const char *spec, char *out, size_t cap)
+{
+    if (!spec) spec = "";
+    if (strncmp(spec, "shared:", 7) == 0) snprintf(out, cap, "%s", lb_test_shared(spec + 7));
+    else if (strncmp(spec, "source:", 7) == 0) snprintf(out, cap, "%s", lb_test_source(spec + 7));
+    else snprintf(out, cap, "%s", spec);
+}
+
+static bool file_exists(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f) fclose(f);
+    return f != NULL;
+}
+
+static double jnum(const cJSON *o, const char *k)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(it) ? it->valuedouble : NAN;
+}
+
+/* FNV-1a 64 over the ids as int32 little-endian, as make_llamacpp_ppl.py hashes them. */
+static uint64_t fnv1a64(const int32_t *ids, int64_t n)
+{
+    uint64_t h = 0xCBF29CE484222325ull;
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t v = (uint32_t)ids[i];
+        for (int b = 0; b < 4; b++) {
+            h ^= (v >> (8 * b)) & 0xFF;
+            h *= 0x100000001B3ull;
+        }
+    }
+    return h;
+}
+
+static lb_model *open_model(const char *path)
+{
+    lb_open_params op = {.n_threads = N_THREADS, .quiet = true};
+    lb_model *m = NULL;
+    lb_status st = lb_model_open(path, &op, &m);
+    CHECKF(st == LB_OK, "lb_model_open(%s): %s: %s", path, lb_status_name(st), lb_errmsg());
+    return m;
+}
+
+// ---- the fixtures' logits against HF transformers ----
+
+static void check_fixture_logits(const char *gguf_rel, const char *golden_name)
+{
+    char rel[256];
+    snprintf(rel, sizeof rel, "tests/golden/logits/%s.json", golden_name);
+    char *txt = slurp(lb_test_source(rel), NULL);
+    cJSON *j = txt ? cJSON_Parse(txt) : NULL;
+    free(txt);
+    if (!EXPECT(j != NULL, "cannot read %s", lb_test_source(rel))) return;
+    const cJSON *ids_j = cJSON_GetObjectItem(j, "prompt_ids");
+    int64_t n = cJSON_GetArraySize(ids_j), n_vocab = (int64_t)jnum(j, "n_vocab"), first = (int64_t)jnum(j, "full_rows_first");
+    snprintf(rel, sizeof rel, "tests/golden/logits/%s", cJSON_GetStringValue(cJSON_GetObjectItem(j, "full_rows_file")));
+    size_t len = 0;
+    float *want = (float *)slurp(lb_test_source(rel), &len);
+    bool ok = EXPECT(n > 0 && n <= 64 && n_vocab > 0 && first == 0 && want &&
+                         len == (size_t)(n * n_vocab) * sizeof(float),
+                     "golden logits %s malformed or not stored in full", golden_name);
+    lb_model *m = ok ? open_model(lb_test_source(gguf_rel)) : NULL;
+    int32_t ids[64];
+    float *got = m ? malloc((size_t)(n * n_vocab) * sizeof(float)) : NULL;
+    if (got) {
+        for (int64_t t = 0; t < n; t++) ids[t] = (int32_t)cJSON_GetArrayItem(ids_j, (int)t)->valuedouble;
+        lb_status st = lb_eval_logits(m, ids, n, got);
+        if (EXPECT(st == LB_OK, "lb_eval_logits(%s): %s", gguf_rel, lb_errmsg())) {
+            double worst = 0;
+            int64_t wt = 0, wv = 0;
+            for (int64_t t = 0; t < n; t++) {
+                double absmax = 0;
+                for (int64_t v = 0; v < n_vocab; v++) absmax = fmax(absmax, fabs(want[t * n_vocab + v]));
+                for (int64_t v = 0; v < n_vocab; v++) {
+                    double d = fabs((double)got[t * n_vocab + v] - want[t * n_vocab + v]) / absmax;
+                    if (!(d <= worst)) worst = isnan(d) ? INFINITY : d, wt = t, wv = v;
+                }
+            }
+            printf("%-28s logits vs HF transformers: max |diff| / row absmax %.2e (pos %lld, token %lld: %.6g vs %.6g)\n",
+                   gguf_rel, worst, (long long)wt, (long long)wv, got[wt * n_vocab + wv], want[wt * n_vocab + wv]);
+            CHECKF(worst <= LOGIT_REL_TOL, "%s: logits differ from HF by %.3g of the row max (tolerance %g)", gguf_rel,
+                   worst, LOGIT_REL_TOL);
+        }
+    }
+    free(got);
+    free(want);
+    lb_model_close(m);
+    cJSON_Delete(j);
+}
+
+// ---- one perplexity case ----
+
+static void run_case(const char *json_path)
+{
+    char *txt = slurp(json_path, NULL);
+    cJSON *j = txt ? cJSON_Parse(txt) : NULL;
+    free(txt);
+    if (!EXPECT(j != NULL, "cannot parse %s", json_path)) return;
+    const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(j, "name"));
+    const char *model_spec = cJSON_GetStringValue(cJSON_GetObjectItem(j, "model"));
+    const char *text_spec = cJSON_GetStringValue(cJSON_GetObjectItem(j, "text"));
+    const char *hash_hex = cJSON_GetStringValue(cJSON_GetObjectItem(j, "tokens_fnv1a64"));
+    const cJSON *add_bos_j = cJSON_GetObjectItem(j, "add_bos");
+    double text_bytes = jnum(j, "text_bytes"), n_ctx = jnum(j, "n_ctx"), n_chunks = jnum(j, "n_chunks");
+    double n_text_tokens = jnum(j, "n_text_tokens"), n_scored = jnum(j, "n_scored"), bos_id = jnum(j, "bos_id");
+    double ppl_ref = jnum(j, "ppl"), ppl_ref_se = jnum(j, "ppl_stderr"), ppl_ref32 = jnum(j, "ppl_f32kv");
+    if (!EXPECT(name && model_spec && text_spec && hash_hex && cJSON_IsBool(add_bos_j) && text_bytes > 0 &&
+                    n_ctx >= 4 && n_chunks >= 1 && n_text_tokens > 0 && n_scored > 0 && ppl_ref > 0,
+                "%s: missing or malformed fields", json_path)) {
+        cJSON_Delete(j);
+        return;
+    }
+    char model_path[4096], text_path[4096];
+    resolve(model_spec, model_path, sizeof model_path);
+    resolve(text_spec, text_path, sizeof text_path);
+    printf("\n== %s: %s, ctx %.0f, %.0f chunks\n", name, model_spec, n_ctx, n_chunks);
+    if (!file_exists(model_path)) {
+        printf("   SKIPPED: %s is absent (the default model is fetched into .cache/models/)\n", model_path);
+        cJSON_Delete(j);
+        return;
+    }
+    size_t len = 0;
+    char *text = slurp(text_path, &len);
+    lb_model *m = NULL;
+    int32_t *tok = NULL;
+    int64_t n_tok = 0;
+    if (!EXPECT(text && len >= (size_t)text_bytes, "%s: cannot read %.0f bytes of %s", name, text_bytes, text_path))
+        goto done;
+    double t0 = now_s();
+    if (!(m = open_model(model_path))) goto done;
+    lb_model_desc d;
+    CHECK(lb_model_describe(m, &d) == LB_OK);
+    CHECKF(d.add_bos == cJSON_IsTrue(add_bos_j) && (!d.add_bos || d.bos_id == (int32_t)bos_id),
+           "%s: lowbit add_bos %d bos %d, llama.cpp add_bos %d bos %.0f", name, d.add_bos, d.bos_id,
+           cJSON_IsTrue(add_bos_j), bos_id);
+
+    lb_status st = lb_tokenize(m, text, (size_t)text_bytes, d.add_bos, false, &tok, &n_tok);
+    if (!EXPECT(st == LB_OK, "%s: lb_tokenize: %s", name, lb_errmsg())) goto done;
+    double t1 = now_s();
+    char hash[32];
+    snprintf(hash, sizeof hash, "%016llx", (unsigned long long)fnv1a64(tok, n_tok));
+    bool same_tokens = n_tok == (int64_t)n_text_tokens && strcmp(hash, hash_hex) == 0;
+    printf("   tokens   lowbit %lld (fnv1a64 %s)  llama.cpp %.0f (fnv1a64 %s)  %s  [%.1f s]\n", (long long)n_tok, hash,
+           n_text_tokens, hash_hex, same_tokens ? "identical" : "DIFFERENT", t1 - t0);
+    if (!same_tokens) {
+        const cJSON *ft = cJSON_GetObjectItem(j, "first_tokens");
+        printf("   first tokens (lowbit / llama.cpp):");
+        for (int i = 0; i < cJSON_GetArraySize(ft) && i < n_tok; i++)
+            printf(" %d/%d", tok[i], (int)cJSON_GetArrayItem(ft, i)->valuedouble);
+        printf("\n");
+    }
+    CHECKF(n_tok == (int64_t)n_text_tokens, "%s: lowbit tokenizes the text to %lld tokens, llama.cpp to %.0f", name,
+           (long long)n_tok, n_text_tokens);
+    CHECKF(strcmp(hash, hash_hex) == 0, "%s: token ids differ from llama.cpp's (fnv1a64 %s vs %s)", name, hash, hash_hex);
+
+    lb_ppl_params pp = {.protocol = LB_PPL_LLAMACPP, .n_ctx = (int64_t)n_ctx, .n_batch = 4, .n_chunks = (int64_t)n_chunks};
+    lb_ppl_result r;
+    st = lb_perplexity(m, tok, n_tok, &pp, &r);
+    if (!EXPECT(st == LB_OK, "%s: lb_perplexity: %s", name, lb_errmsg())) goto done;
+    double rel = r.ppl / ppl_ref - 1;
+    printf("   ppl      lowbit %.6f +/- %.5f   llama.cpp %.6f +/- %.5f   rel diff %+.2e (tolerance %.0e)  [%.1f s]\n",
+           r.ppl, r.ppl_stderr, ppl_ref, ppl_ref_se, rel, PPL_REL_TOL, r.seconds);
+    if (ppl_ref32 > 0)
+        printf("            (llama.cpp with an F32 KV cache and no flash attention: %.6f, rel diff %+.2e)\n", ppl_ref32,
+               r.ppl / ppl_ref32 - 1);
+    CHECKF(r.n_scored == (int64_t)n_scored && r.n_chunks == (int64_t)n_chunks,
+           "%s: lowbit scored %lld tokens in %lld chunks, llama.cpp %.0f in %.0f", name, (long long)r.n_scored,
+           (long long)r.n_chunks, n_scored, n_chunks);
+    CHECKF(fabs(rel) <= PPL_REL_TOL, "%s: ppl lowbit %.6f vs llama.cpp %.6f: |rel diff| %.3g > %g", name, r.ppl, ppl_ref,
+           fabs(rel), PPL_REL_TOL);
+done:
+    free(tok);
+    free(text);
+    lb_model_close(m);
+    cJSON_Delete(j);
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+int main(void)
+{
+    check_fixture_logits("tests/golden/gguf/stories260k.gguf", "stories260k");
+    check_fixture_logits("tests/golden/gguf/tinystories-656k.gguf", "tinystories-656k");
+
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", lb_test_source("tests/golden/ppl"));
+    DIR *dp = opendir(dir);
+    if (!EXPECT(dp != NULL, "cannot open %.900s", dir)) return lb_test_finish();
+    char *names[64];
+    int n = 0;
+    for (struct dirent *e; (e = readdir(dp)) != NULL && n < 64;) {
+        size_t l = strlen(e->d_name);
+        if (l > 5 && strcmp(e->d_name + l - 5, ".json") == 0) names[n++] = strdup(e->d_name);
+    }
+    closedir(dp);
+    qsort(names, (size_t)n, sizeof *names, cmp_str);
+    CHECKF(n > 0, "no golden perplexities in %.900s", dir);
+    for (int i = 0; i < n; i++) {
+        char path[8192];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        run_case(path);
+        free(names[i]);
+    }
+    printf("\n");
+    return lb_test_finish();
+}

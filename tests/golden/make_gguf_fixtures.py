@@ -1,0 +1,347 @@
+#!/usr/bin/env python3
+"""GGUF fixtures of the two shared test models, written with the PyPI `gguf` package's GGUFWriter,
+independent of lowbit's code, the way llama.cpp's own converters write them:
+
+  tests/golden/gguf/stories260k.gguf
+      ../shared/models/stories260K-llama2c/stories260K.bin + tok512.bin, following llama.cpp's
+      examples/convert-llama2c-to-ggml (save_as_llama_model, load_vocab for a llama2.c vocab):
+      architecture llama, all tensors F32 under GGUF names, wq/wk copied as they are (llama2.c
+      keeps Meta's interleaved RoPE pairs, which is the GGUF layout), output.weight = a copy of
+      the shared classifier (the token embedding), context 512, rms eps 1e-5, rope dimension
+      count = head size. Vocabulary "llama": the llama2.c byte strings with ' ' escaped to '▁',
+      ids 0/1/2 renamed <unk>/<s>/</s> (UNKNOWN/CONTROL/CONTROL), <0xNN> pieces BYTE, the rest
+      NORMAL, scores as stored; bos 1, eos 2, unk 0. llama.cpp adds BOS for a "llama" vocab.
+
+  tests/golden/gguf/tinystories-656k.gguf
+      ../shared/models/tinystories-656k-hf, following convert_hf_to_gguf.py for LlamaForCausalLM:
+      q/k permuted from HF rotate-half to interleaved pairs (LlamaModel.permute), 2-D weights
+      BF16 (the stored F32 values are bf16-exact, so this is lossless), norms F32, tied
+      embeddings written as token_embd only (the checkpoint stores just lm_head.weight).
+      Vocabulary "llama" as gguf-py's LlamaHfVocab lays it out (tokens with '▁', CONTROL for
+      the special ids), except for the scores: LlamaHfVocab writes -1000 for every token, which
+      makes llama.cpp's SentencePiece merge loop merge leftmost-first; here a token made by BPE
+      merge number r scores -r, so llama.cpp merges in the tokenizer's rank order. Even so
+      llama.cpp cannot tokenize text with characters outside the vocabulary (newline, for one):
+      the vocabulary has no <0xNN> pieces and llama.cpp's byte fallback throws. Perplexity
+      goldens for this model therefore score token ids from HF `tokenizers`
+      (see make_llamacpp_ppl.py --hf-tokenizer).
+
+Checks after writing (skipped with --no-check):
+  - both files load in llama.cpp (llama-cpp-python) and their logits for a short prompt agree
+    with the golden logits of tests/golden/logits/*.bin (HF transformers, float64) to 1e-4
+    relative to the row's max |logit|;
+  - stories260k: llama.cpp's tokenization of the first 50 KB of the TinyStories validation text
+    equals llama2.c's (the reference encoder for tok512.bin, reimplemented below);
+  - tinystories-656k: how often llama.cpp's tokenization of newline-free lines agrees with HF's.
+
+usage: python3 tests/golden/make_gguf_fixtures.py [--shared ../shared] [--no-check]
+"""
+import argparse
+import json
+import os
+import struct
+import sys
+
+import numpy as np
+import gguf
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+OUT_DIR = os.path.join(ROOT, "tests", "golden", "gguf")
+TEXT = "data/tinystories/tinystories_validation_head.txt"
+
+
+# ---- stories260K (llama2.c legacy) ----
+
+def read_llama2c(path):
+    raw = open(path, "rb").read()
+    dim, hidden, n_layer, n_head, n_kv, vocab, seq_len = struct.unpack("<7i", raw[:28])
+    shared = vocab > 0
+    vocab = abs(vocab)
+    head = dim // n_head
+    kv_dim = n_kv * head
+    f = np.frombuffer(raw, dtype="<f4", offset=28)
+    pos = 0
+
+    def take(*shape):
+        nonlocal pos
+        n = int(np.prod(shape))
+        a = f[pos:pos + n].reshape(shape)
+        pos += n
+        return a
+
+    w = {"emb": take(vocab, dim), "rms_att": take(n_layer, dim), "wq": take(n_layer, dim, dim),
+         "wk": take(n_layer, kv_dim, dim), "wv": take(n_layer, kv_dim, dim), "wo": take(n_layer, dim, dim),
+         "rms_ffn": take(n_layer, dim), "w1": take(n_layer, hidden, dim), "w2": take(n_layer, dim, hidden),
+         "w3": take(n_layer, hidden, dim), "rms_final": take(dim)}
+    take(seq_len, head // 2)  # freq_cis_real, unused
+    take(seq_len, head // 2)  # freq_cis_imag, unused
+    w["wcls"] = w["emb"] if shared else take(vocab, dim)
+    assert pos == f.size, (pos, f.size)
+    hp = dict(dim=dim, hidden=hidden, n_layer=n_layer, n_head=n_head, n_kv=n_kv, vocab=vocab, seq_len=seq_len)
+    return hp, w
+
+
+def read_llama2c_vocab(path, n_vocab):
+    raw = open(path, "rb").read()
+    pos = 4  # max_token_length, unused
+    out = []
+    for _ in range(n_vocab):
+        score, n = struct.unpack_from("<fi", raw, pos)
+        pos += 8
+        out.append((raw[pos:pos + n], score))
+        pos += n
+    return out
+
+
+def stories260k_vocab(entries):
+    """convert-llama2c-to-ggml load_vocab() for a llama2.c tokenizer.bin."""
+    tokens, scores, types = [], [], []
+    for i, (text, score) in enumerate(entries):
+        if i == 0:
+            text, ty = b"<unk>", gguf.TokenType.UNKNOWN
+        elif i == 1:
+            text, ty = b"<s>", gguf.TokenType.CONTROL
+        elif i == 2:
+            text, ty = b"</s>", gguf.TokenType.CONTROL
+        elif len(text) == 0:
+            ty = gguf.TokenType.CONTROL
+        elif len(text) == 6 and text.startswith(b"<0x") and text.endswith(b">"):
+            ty = gguf.TokenType.BYTE
+        else:
+            ty = gguf.TokenType.NORMAL
+        tokens.append(text.replace(b" ", "\u2581".encode()))
+        scores.append(score)
+        types.append(ty)
+    return tokens, scores, types
+
+
+def write_stories260k(shared, out):
+    d = os.path.join(shared, "models", "stories260K-llama2c")
+    hp, w = read_llama2c(os.path.join(d, "stories260K.bin"))
+    tokens, scores, types = stories260k_vocab(read_llama2c_vocab(os.path.join(d, "tok512.bin"), hp["vocab"]))
+    wr = gguf.GGUFWriter(out, "llama")
+    wr.add_name("llama")
+    wr.add_context_length(hp["seq_len"])
+    wr.add_embedding_length(hp["dim"])
+    wr.add_feed_forward_length(hp["hidden"])
+    wr.add_head_count(hp["n_head"])
+    wr.add_head_count_kv(hp["n_kv"])
+    wr.add_block_count(hp["n_layer"])
+    wr.add_rope_dimension_count(hp["dim"] // hp["n_head"])
+    wr.add_layer_norm_rms_eps(1e-5)
+    wr.add_file_type(gguf.LlamaFileType.ALL_F32)
+    wr.add_tokenizer_model("llama")
+    wr.add_token_list(tokens)
+    wr.add_token_scores(scores)
+    wr.add_token_types(types)
+    wr.add_unk_token_id(0)
+    wr.add_bos_token_id(1)
+    wr.add_eos_token_id(2)
+    f32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)
+    wr.add_tensor("token_embd.weight", f32(w["emb"]))
+    wr.add_tensor("output_norm.weight", f32(w["rms_final"]))
+    wr.add_tensor("output.weight", f32(w["wcls"]))
+    for i in range(hp["n_layer"]):
+        for name, key in (("attn_q", "wq"), ("attn_k", "wk"), ("attn_v", "wv"), ("attn_output", "wo"),
+                          ("attn_norm", "rms_att"), ("ffn_gate", "w1"), ("ffn_down", "w2"), ("ffn_up", "w3"),
+                          ("ffn_norm", "rms_ffn")):
+            wr.add_tensor(f"blk.{i}.{name}.weight", f32(w[key][i]))
+    finish(wr)
+
+
+# ---- TinyStories-656K (Hugging Face LlamaForCausalLM) ----
+
+def permute(w, n_head, n_head_kv=None):
+    """convert_hf_to_gguf.py LlamaModel.permute: rotate-half -> interleaved pairs."""
+    if n_head_kv is not None and n_head != n_head_kv:
+        n_head = n_head_kv
+    return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def to_bf16(a):
+    """f32 -> bf16 bits; the values must be bf16-exact (checked), so no rounding happens."""
+    bits = np.ascontiguousarray(a, dtype=np.float32).view(np.uint32)
+    assert not (bits & 0xFFFF).any(), "tensor is not bf16-exact"
+    return (bits >> 16).astype(np.uint16)
+
+
+def tinystories_vocab(tok_json):
+    m = tok_json["model"]
+    vocab = m["vocab"]
+    n = len(vocab)
+    rev = [None] * n
+    for k, i in vocab.items():
+        rev[i] = k
+    special = {a["id"] for a in tok_json["added_tokens"] if a.get("special")}
+    scores = [0.0] * n
+    for r, mg in enumerate(m["merges"]):
+        a, b = mg.split(" ", 1) if isinstance(mg, str) else mg
+        t = vocab.get(a + b)
+        if t is not None and scores[t] == 0.0:
+            scores[t] = -float(r + 1)  # first merge that makes the token wins, as BPE would
+    types = [gguf.TokenType.CONTROL if i in special else gguf.TokenType.NORMAL for i in range(n)]
+    return [t.encode() for t in rev], scores, types
+
+
+def write_tinystories(shared, out):
+    from safetensors.numpy import load_file
+    d = os.path.join(shared, "models", "tinystories-656k-hf")
+    cfg = json.load(open(os.path.join(d, "config.json")))
+    tcfg = json.load(open(os.path.join(d, "tokenizer_config.json")))
+    tok_json = json.load(open(os.path.join(d, "tokenizer.json"), encoding="utf-8"))
+    st = load_file(os.path.join(d, "model.safetensors"))
+    n_head, n_kv = cfg["num_attention_heads"], cfg["num_key_value_heads"]
+    head_dim = cfg["hidden_size"] // n_head
+    tokens, scores, types = tinystories_vocab(tok_json)
+    assert len(tokens) == cfg["vocab_size"]
+
+    wr = gguf.GGUFWriter(out, "llama")
+    wr.add_name("TinyStories-656K")
+    wr.add_block_count(cfg["num_hidden_layers"])
+    wr.add_context_length(cfg["max_position_embeddings"])
+    wr.add_embedding_length(cfg["hidden_size"])
+    wr.add_feed_forward_length(cfg["intermediate_size"])
+    wr.add_head_count(n_head)
+    wr.add_head_count_kv(n_kv)
+    wr.add_rope_freq_base(cfg["rope_theta"])
+    wr.add_layer_norm_rms_eps(cfg["rms_norm_eps"])
+    wr.add_file_type(gguf.LlamaFileType.MOSTLY_BF16)
+    wr.add_vocab_size(cfg["vocab_size"])
+    wr.add_rope_dimension_count(head_dim)
+    wr.add_tokenizer_model("llama")
+    wr.add_tokenizer_pre("default")
+    wr.add_token_list(tokens)
+    wr.add_token_scores(scores)
+    wr.add_token_types(types)
+    wr.add_bos_token_id(cfg["bos_token_id"])
+    wr.add_eos_token_id(cfg["eos_token_id"])
+    wr.add_unk_token_id(0)
+    wr.add_pad_token_id(0)
+    wr.add_add_bos_token(bool(tcfg.get("add_bos_token", True)))
+    wr.add_add_eos_token(bool(tcfg.get("add_eos_token", False)))
+
+    names = {"input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm",
+             "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
+             "self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
+             "mlp.down_proj": "ffn_down"}
+
+    def add(name, a):
+        if a.ndim == 1:
+            wr.add_tensor(name, np.ascontiguousarray(a, dtype=np.float32))
+        else:
+            wr.add_tensor(name, to_bf16(a), raw_shape=a.shape, raw_dtype=gguf.GGMLQuantizationType.BF16)
+
+    emb = st.get("model.embed_tokens.weight", st["lm_head.weight"])
+    add("token_embd.weight", emb)
+    add("output_norm.weight", st["model.norm.weight"])
+    if not cfg.get("tie_word_embeddings", False):
+        add("output.weight", st["lm_head.weight"])
+    for i in range(cfg["num_hidden_layers"]):
+        for hf, gg in names.items():
+            a = st[f"model.layers.{i}.{hf}.weight"]
+            if hf == "self_attn.q_proj":
+                a = permute(a, n_head, n_head)
+            elif hf == "self_attn.k_proj":
+                a = permute(a, n_head, n_kv)
+            add(f"blk.{i}.{gg}.weight", a)
+    finish(wr)
+
+
+def finish(wr):
+    wr.write_header_to_file()
+    wr.write_kv_data_to_file()
+    wr.write_tensors_to_file()
+    wr.close()
+
+
+# ---- checks against llama.cpp ----
+
+def llama2c_encode(entries, text):
+    """llama2.c run.c encode() (BOS added separately): dummy ' ' prefix, UTF-8 code points looked
+    up as pieces (byte fallback id = byte + 3), then merge the best-scoring adjacent pair, the
+    leftmost on ties, while any merge exists. A byte token's piece is the text "<0xNN>", so no
+    merge ever joins across a newline: each line is merged on its own (same result, fast)."""
+    lookup = {}
+    for i, (t, _) in enumerate(entries):
+        lookup.setdefault(t, i)
+    out = []
+    for n_line, line in enumerate(text.split("\n")):
+        if n_line:
+            out.append(ord("\n") + 3)
+        ids = [lookup[b" "]] if n_line == 0 and text else []
+        for ch in line:
+            cp = ch.encode("utf-8")
+            ids.extend([lookup[cp]] if cp in lookup else [x + 3 for x in cp])
+        while True:
+            best, best_id, best_i = -1e10, -1, -1
+            for k in range(len(ids) - 1):
+                t = lookup.get(entries[ids[k]][0] + entries[ids[k + 1]][0])
+                if t is not None and entries[t][1] > best:
+                    best, best_id, best_i = entries[t][1], t, k
+            if best_i < 0:
+                break
+            ids[best_i:best_i + 2] = [best_id]
+        out.extend(ids)
+    return out
+
+
+def check(shared):
+    import llama_cpp
+    ok = True
+    text = open(os.path.join(shared, TEXT), "rb").read()[:50000].decode("utf-8", errors="ignore")
+    for name in ("stories260k", "tinystories-656k"):
+        path = os.path.join(OUT_DIR, name + ".gguf")
+        gold = json.load(open(os.path.join(ROOT, "tests", "golden", "logits", name + ".json")))
+        ids = gold["prompt_ids"]
+        n_vocab = gold.get("n_vocab") or gold["rows"][0].get("n_vocab")
+        want = np.fromfile(os.path.join(ROOT, "tests", "golden", "logits", name + ".bin"), dtype="<f4")
+        want = want.reshape(len(ids) - gold.get("full_rows_first", 0), -1)
+        llm = llama_cpp.Llama(model_path=path, n_ctx=64, n_batch=64, n_ubatch=64, logits_all=True, n_threads=2,
+                              verbose=False)
+        llm.reset()
+        llm.eval(ids)
+        got = np.array(llm.scores[:len(ids)], dtype=np.float64)[gold.get("full_rows_first", 0):]
+        scale = np.abs(want).max(axis=1, keepdims=True)
+        rel = float((np.abs(got - want) / scale).max())
+        print(f"{name}: llama.cpp logits vs golden (HF float64): max |diff| / row absmax = {rel:.2e}")
+        ok &= rel <= 1e-4
+        if name == "stories260k":
+            entries = read_llama2c_vocab(os.path.join(shared, "models", "stories260K-llama2c", "tok512.bin"), 512)
+            ref = [1] + llama2c_encode(entries, text)
+            got = llm.tokenize(text.encode(), add_bos=True, special=False)
+            same = got == ref
+            print(f"{name}: llama.cpp vs llama2.c encode() on 50 KB: {len(got)} vs {len(ref)} tokens, "
+                  f"{'identical' if same else 'DIFFERENT'}")
+            if not same:
+                k = next((i for i, (a, b) in enumerate(zip(got, ref)) if a != b), min(len(got), len(ref)))
+                print("  first difference at", k, got[k - 3:k + 5], ref[k - 3:k + 5])
+            ok &= same
+        else:
+            from tokenizers import Tokenizer
+            hf = Tokenizer.from_file(os.path.join(shared, "models", "tinystories-656k-hf", "tokenizer.json"))
+            lines = [l for l in text.split("\n") if l.strip()]
+            agree = sum(llm.tokenize(l.encode(), add_bos=True, special=False) == hf.encode(l).ids for l in lines)
+            print(f"{name}: llama.cpp vs HF tokenizers on {len(lines)} newline-free lines: {agree} identical "
+                  f"(text with newlines cannot be tokenized by llama.cpp with this vocabulary)")
+        del llm
+    return ok
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--shared", default=os.path.join(ROOT, "..", "shared"))
+    ap.add_argument("--no-check", action="store_true")
+    a = ap.parse_args()
+    os.makedirs(OUT_DIR, exist_ok=True)
+    for name, fn in (("stories260k", write_stories260k), ("tinystories-656k", write_tinystories)):
+        out = os.path.join(OUT_DIR, name + ".gguf")
+        fn(a.shared, out)
+        size = os.path.getsize(out)
+        print(f"wrote {os.path.relpath(out, ROOT)} ({size} bytes)")
+        assert size < 2 << 20
+    if not a.no_check and not check(a.shared):
+        sys.exit("check FAILED")
+
+
+if __name__ == "__main__":
+    main()
