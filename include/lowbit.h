@@ -94,8 +94,10 @@ bool lb_model_meta(const lb_model *m, int64_t i, const char **key, const char **
 
 /* ---- tokens ---- */
 
-/* Encodes UTF-8 text. *tokens is malloc'd, owned by the caller (free()). parse_special makes
- * special/added tokens written in the text ("<|im_start|>") map to their ids. */
+/* Encodes UTF-8 text. *tokens is malloc'd, owned by the caller (free()). add_bos applies the
+ * model's own convention (like HF add_special_tokens=True): BOS is prepended only when the
+ * model adds one (lb_model_desc.add_bos); false never adds it. parse_special makes special/added
+ * tokens written in the text ("<|im_start|>") map to their ids. */
 lb_status lb_tokenize(const lb_model *m, const char *text, size_t len, bool add_bos, bool parse_special,
                       int32_t **tokens, int64_t *n_tokens);
 /* Bytes of one token as it appears in text (may be a partial UTF-8 sequence). Returns the

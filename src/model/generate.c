@@ -38,9 +38,10 @@ lb_status lb_generate(lb_model *m, const int32_t *prompt, int64_t n_prompt, int6
             st = lb_fail(LB_ERR_NUMERIC, "generate: logits hold NaN or Inf at step %lld", (long long)i);
             goto done;
         }
-        stats->n_generated++;
+        bool eos = tok == m->cfg.eos_id;
+        if (!eos) stats->n_generated++; /* EOS ends the text; it is not part of it */
         bool go_on = on_token ? on_token(user, tok) : true;
-        if (!go_on || tok == m->cfg.eos_id || i + 1 == n_predict) break;
+        if (!go_on || eos || i + 1 == n_predict) break;
         if ((st = lb_forward(m, &kv, &tok, 1, 1, n_prompt + i, 0, logits))) goto done;
     }
     stats->gen_seconds = lb_now_s() - t0;

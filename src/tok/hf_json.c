@@ -112,6 +112,12 @@ static lb_status load_model(lb_tokenizer *t, const cJSON *root)
         total += strlen(content);
     }
     if (max_id < 0) return bad(t, "model.vocab", "empty");
+    /* ids index dense tables: a hostile id of 2^31-1 must not become a 2^31-entry allocation.
+     * Real vocabularies are dense (a few reserved holes at most). */
+    int64_t n_entries = cJSON_GetArraySize(vocab) + cJSON_GetArraySize(added);
+    if (max_id >= n_entries + 1024)
+        return lb_fail(LB_ERR_FORMAT, "%s: token id %lld is far beyond the %lld vocabulary entries", t->path, (long long)max_id,
+                       (long long)n_entries);
     lb_status st = tok_vocab_alloc(t, (int32_t)(max_id + 1), total, false);
     if (st != LB_OK) return st;
     size_t used = 0;

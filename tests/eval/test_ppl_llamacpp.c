@@ -3,18 +3,23 @@
  *     |ppl_lowbit / ppl_llamacpp - 1| <= 1e-3.
  * The llama.cpp side is golden data, tests/golden/ppl/<case>.json, written by
  * tests/golden/make_llamacpp_ppl.py through llama-cpp-python (llama.cpp's own tokenizer and
- * forward pass, KV cache F16 and flash attention as llama-perplexity's defaults). The fixture
- * GGUFs of the two shared models (tests/golden/gguf/, written with the PyPI gguf package by
- * tests/golden/make_gguf_fixtures.py) and the default SmolLM2 Q4_1 GGUF (.cache/models/; skipped
- * with a note when absent) are the models.
+ * forward pass, KV cache F16 and flash attention as llama-perplexity's defaults). The models are
+ * the fixture GGUFs of the two shared models (tests/golden/gguf/, written with the PyPI gguf
+ * package by tests/golden/make_gguf_fixtures.py: stories260K in F32, TinyStories-656K in BF16)
+ * and the default SmolLM2-135M Q4_1 GGUF (.cache/models/; skipped with a note when absent).
  *
  * Per case: lowbit tokenizes the text as llama-perplexity -f reads it (the json's text_bytes: one
  * trailing newline dropped) with the model's own convention (BOS when the vocabulary adds it),
- * and must produce llama.cpp's token stream (count and FNV-1a hash of all ids); then
+ * and must produce llama.cpp's token stream (count and FNV-1a 64 hash of all ids); then
  * lb_perplexity under the llamacpp protocol with the json's n_ctx and n_chunks must score as
- * many tokens and land within 0.1%. Before that, the fixtures' logits on the 16-token prompts of
- * tests/golden/logits/ must equal HF transformers' (1e-4 of the row's max |logit|), which shows the
- * fixtures are read with the right layout (q/k permutation, tied embeddings, BF16). */
+ * many tokens and land within 0.1% of llama.cpp. For a quantized GGUF the json also holds
+ * llama.cpp's perplexity on the same weights dequantized to F32 (ppl_dequant_f32), a control
+ * that lowbit must match too: llama.cpp's quantized matmuls round the activations to 8 bits
+ * (Q8_1/Q8_0/Q8_K blocks), lowbit multiplies in f32, and the control shows which side of that
+ * line a difference falls on.
+ * Before the cases, the fixtures' logits on the 16-token prompts of tests/golden/logits/ must
+ * equal HF transformers' (1e-4 of the row's max |logit|): the fixtures are read with the right
+ * layout (q/k permutation, tied embeddings, BF16). */
 #include "lowbit.h"
 #include "test_util.h"
 
@@ -176,6 +181,7 @@ static void run_case(const char *json_path)
     double text_bytes = jnum(j, "text_bytes"), n_ctx = jnum(j, "n_ctx"), n_chunks = jnum(j, "n_chunks");
     double n_text_tokens = jnum(j, "n_text_tokens"), n_scored = jnum(j, "n_scored"), bos_id = jnum(j, "bos_id");
     double ppl_ref = jnum(j, "ppl"), ppl_ref_se = jnum(j, "ppl_stderr"), ppl_ref32 = jnum(j, "ppl_f32kv");
+    double ppl_deq = jnum(j, "ppl_dequant_f32"); /* NaN (null) unless the GGUF holds quantized tensors */
     if (!EXPECT(name && model_spec && text_spec && hash_hex && cJSON_IsBool(add_bos_j) && text_bytes > 0 &&
                     n_ctx >= 4 && n_chunks >= 1 && n_text_tokens > 0 && n_scored > 0 && ppl_ref > 0,
                 "%s: missing or malformed fields", json_path)) {
@@ -235,6 +241,14 @@ static void run_case(const char *json_path)
     if (ppl_ref32 > 0)
         printf("            (llama.cpp with an F32 KV cache and no flash attention: %.6f, rel diff %+.2e)\n", ppl_ref32,
                r.ppl / ppl_ref32 - 1);
+    if (ppl_deq > 0) {
+        /* A control, not the criterion: llama.cpp on the same weights dequantized to F32 does exact
+         * f32 arithmetic like lowbit; the gap to "ppl" is llama.cpp's 8-bit activations. */
+        printf("            (llama.cpp on these weights dequantized to F32, F32 KV cache: %.6f, rel diff %+.2e)\n",
+               ppl_deq, r.ppl / ppl_deq - 1);
+        CHECKF(fabs(r.ppl / ppl_deq - 1) <= PPL_REL_TOL, "%s: ppl lowbit %.6f vs llama.cpp on the dequantized weights %.6f",
+               name, r.ppl, ppl_deq);
+    }
     CHECKF(r.n_scored == (int64_t)n_scored && r.n_chunks == (int64_t)n_chunks,
            "%s: lowbit scored %lld tokens in %lld chunks, llama.cpp %.0f in %.0f", name, (long long)r.n_scored,
            (long long)r.n_chunks, n_scored, n_chunks);

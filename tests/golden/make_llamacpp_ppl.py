@@ -16,6 +16,11 @@ It reproduces llama-perplexity (tools/perplexity/perplexity.cpp, perplexity(), n
   context  llama-perplexity's defaults: KV cache F16, flash attention "auto" (which is on for
            the CPU backend). A second pass with an F32 KV cache and flash attention off is
            recorded as ppl_f32kv, to tell llama.cpp's own rounding apart from real differences.
+  control  for a GGUF with quantized tensors, llama.cpp's matmuls also round the activations to
+           8 bits (ggml's vec_dot_type: Q8_1 for Q4_1/Q5_1, Q8_0 for Q4_0/Q5_0/Q8_0, Q8_K for
+           k-quants). To separate that from everything else, the same weights dequantized to F32
+           (gguf-py's dequantize, written to a temporary GGUF with the same metadata) are scored
+           too, F32 KV, no flash attention: ppl_dequant_f32.
 llama.cpp does the tokenization and the forward pass; this script only sums the scores. It
 evaluates one chunk per decode (llama-perplexity packs n_batch/n_ctx chunks into one batch as
 separate sequences, which gives the same per-sequence results).
@@ -38,6 +43,7 @@ import math
 import os
 import platform
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -112,6 +118,33 @@ def run_llama(model, tokens, n_ctx, n_chunks, add_bos, bos, f16_kv):
     return ppl, (ppl * math.sqrt(var / (len(nll) - 1)) if var > 0 else 0.0), mean, len(nll), per_chunk
 
 
+FLOAT_TYPES = ("F32", "F16", "BF16", "F64")
+
+
+def dequantized_copy(model, out):
+    """The GGUF with every tensor dequantized to F32 (gguf-py), metadata copied as it is."""
+    import gguf
+    r = gguf.GGUFReader(model)
+    if all(t.tensor_type.name in FLOAT_TYPES for t in r.tensors):
+        return False
+    w = gguf.GGUFWriter(out, r.fields["general.architecture"].contents())
+    for k, f in r.fields.items():
+        if k.startswith("GGUF.") or k == "general.architecture":
+            continue
+        if k == "general.file_type":
+            w.add_file_type(gguf.LlamaFileType.ALL_F32)
+            continue
+        vt = f.types[0]
+        w.add_key_value(k, f.contents(), vt, sub_type=f.types[-1] if vt == gguf.GGUFValueType.ARRAY else None)
+    for t in r.tensors:
+        w.add_tensor(t.name, np.ascontiguousarray(gguf.dequantize(t.data, t.tensor_type), dtype=np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return True
+
+
 def make(name, model_spec, text_spec, n_ctx, n_chunks, text_bytes, shared, out_path):
     model, text_path = resolve(model_spec, shared), resolve(text_spec, shared)
     raw = open(text_path, "rb").read()
@@ -132,6 +165,11 @@ def make(name, model_spec, text_spec, n_ctx, n_chunks, text_bytes, shared, out_p
     ppl, se, mean, n_scored, per_chunk = run_llama(model, tokens, n_ctx, n_chunks, add_bos, bos, True)
     t1 = time.time()
     ppl32, se32, _, _, _ = run_llama(model, tokens, n_ctx, n_chunks, add_bos, bos, False)
+    ppl_deq = None
+    with tempfile.TemporaryDirectory() as tmp:
+        deq = os.path.join(tmp, "dequant-f32.gguf")
+        if dequantized_copy(model, deq):
+            ppl_deq = run_llama(deq, tokens, n_ctx, n_chunks, add_bos, bos, False)[0]
     res = {
         "name": name,
         "model": model_spec,
@@ -155,8 +193,10 @@ def make(name, model_spec, text_spec, n_ctx, n_chunks, text_bytes, shared, out_p
         "nll_mean": mean,
         "chunk_nll": per_chunk,
         "ppl_f32kv": ppl32,
+        "ppl_dequant_f32": ppl_deq,
         "settings": "KV cache F16, flash attention on (llama-perplexity defaults on CPU); ppl_f32kv: KV cache F32, "
-                    f"flash attention off; n_threads {N_THREADS}, one chunk per decode",
+                    f"flash attention off; ppl_dequant_f32 (quantized models only): the weights dequantized to F32, "
+                    "KV cache F32, flash attention off; n_threads {N_THREADS}, one chunk per decode",
         "seconds": round(t1 - t0, 1),
         "tool": f"llama-cpp-python {llama_cpp.__version__} (llama.cpp vendored), "
                 f"{llama_cpp.llama_print_system_info().decode().strip()}",
@@ -167,7 +207,7 @@ def make(name, model_spec, text_spec, n_ctx, n_chunks, text_bytes, shared, out_p
     with open(out_path, "w") as f:
         json.dump(res, f, indent=1)
         f.write("\n")
-    print(f"{name}: ppl {ppl:.6f} +/- {se:.5f} (F32 KV: {ppl32:.6f}), {n_scored} scored, "
+    print(f"{name}: ppl {ppl:.6f} +/- {se:.5f} (F32 KV: {ppl32:.6f}, dequantized to F32: {ppl_deq}), {n_scored} scored, "
           f"{len(tokens)} text tokens, {t1 - t0:.1f} s -> {os.path.relpath(out_path, ROOT)}")
 
 
