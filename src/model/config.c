@@ -230,6 +230,24 @@ lb_status lb_config_from_source(const lb_source *src, lb_llama_config *cfg)
         break;
     }
     if (st) return st;
+    /* Llama with attention_bias also has o_proj.bias, with mlp_bias gate/up/down biases (HF names;
+     * GGUF the same under llama.cpp's): lowbit's block has no place for them, and dropping them
+     * would give wrong logits without a word, so refuse. */
+    static const char *const extra_bias[][2] = {
+        {"model.layers.0.self_attn.o_proj.bias", "blk.0.attn_output.bias"},
+        {"model.layers.0.mlp.gate_proj.bias", "blk.0.ffn_gate.bias"},
+        {"model.layers.0.mlp.up_proj.bias", "blk.0.ffn_up.bias"},
+        {"model.layers.0.mlp.down_proj.bias", "blk.0.ffn_down.bias"},
+    };
+    for (size_t i = 0; i < sizeof extra_bias / sizeof extra_bias[0]; i++) {
+        const char *name = extra_bias[i][src->kind == LB_SOURCE_GGUF ? 1 : 0];
+        const lb_tensor_info *t = lb_source_find(src, name);
+        if (t)
+            return lb_fail(LB_ERR_UNSUPPORTED,
+                           "%s: tensor '%s' at offset %llu: biases on the attention output or the MLP are not "
+                           "supported (q/k/v biases are)",
+                           t->file, name, (unsigned long long)t->offset);
+    }
     if (cfg->n_head % cfg->n_head_kv != 0 || cfg->head_dim % 2 != 0)
         return lb_fail(LB_ERR_FORMAT, "%s: n_head %lld is not a multiple of n_head_kv %lld, or head_dim %lld is odd",
                        src->path, (long long)cfg->n_head, (long long)cfg->n_head_kv, (long long)cfg->head_dim);

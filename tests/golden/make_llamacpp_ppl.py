@@ -62,7 +62,7 @@ TS_656K_BYTES = 362474
 CASES = {
     # name: (model, text, n_ctx, n_chunks, text_bytes or None for the whole file)
     "smollm2-135m-q4_1-wiki-c512": ("source:.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf",
-                                    "shared:data/wikitext-2-raw/wiki.test.raw", 512, 4, None),
+                                    "shared:data/wikitext-2-raw/wiki.test.raw", 512, 16, None),
     "stories260k-ts-c256": ("source:tests/golden/gguf/stories260k.gguf", TS_TEXT, 256, 40, None),
     "stories260k-ts-c512": ("source:tests/golden/gguf/stories260k.gguf", TS_TEXT, 512, 40, None),
     "tinystories-656k-ts-c256": ("source:tests/golden/gguf/tinystories-656k.gguf", TS_TEXT, 256, 40, TS_656K_BYTES),
@@ -165,11 +165,12 @@ def make(name, model_spec, text_spec, n_ctx, n_chunks, text_bytes, shared, out_p
     ppl, se, mean, n_scored, per_chunk = run_llama(model, tokens, n_ctx, n_chunks, add_bos, bos, True)
     t1 = time.time()
     ppl32, se32, _, _, _ = run_llama(model, tokens, n_ctx, n_chunks, add_bos, bos, False)
-    ppl_deq = None
+    ppl_deq, chunk_deq = None, None
     with tempfile.TemporaryDirectory() as tmp:
         deq = os.path.join(tmp, "dequant-f32.gguf")
         if dequantized_copy(model, deq):
-            ppl_deq = run_llama(deq, tokens, n_ctx, n_chunks, add_bos, bos, False)[0]
+            r = run_llama(deq, tokens, n_ctx, n_chunks, add_bos, bos, False)
+            ppl_deq, chunk_deq = r[0], r[4]
     res = {
         "name": name,
         "model": model_spec,
@@ -194,6 +195,7 @@ def make(name, model_spec, text_spec, n_ctx, n_chunks, text_bytes, shared, out_p
         "chunk_nll": per_chunk,
         "ppl_f32kv": ppl32,
         "ppl_dequant_f32": ppl_deq,
+        "chunk_nll_dequant_f32": chunk_deq,
         "settings": "KV cache F16, flash attention on (llama-perplexity defaults on CPU); ppl_f32kv: KV cache F32, "
                     f"flash attention off; ppl_dequant_f32 (quantized models only): the weights dequantized to F32, "
                     "KV cache F32, flash attention off; n_threads {N_THREADS}, one chunk per decode",
