@@ -753,8 +753,21 @@ static int run_generate(int argc, char **argv)
 
 // ---- main ----
 
+/* libgomp reads OMP_WAIT_POLICY once, when it loads, before main. Its default lets idle
+ * threads spin at every barrier; with OpenBLAS and our loops sharing the pool that costs
+ * little on an idle machine but, when another process holds one of two cores, turns token
+ * generation from 19 into 0.6 tokens/s. So unless the user chose a policy, run again with
+ * the passive one (threads sleep), which costs a few percent at most when idle. */
+static void prefer_passive_threads(char **argv)
+{
+    if (getenv("OMP_WAIT_POLICY")) return;
+    setenv("OMP_WAIT_POLICY", "passive", 1);
+    execv("/proc/self/exe", argv); /* on failure just go on with the default policy */
+}
+
 int main(int argc, char **argv)
 {
+    prefer_passive_threads(argv);
     if (argc < 2) usage_error(NULL, "missing COMMAND");
     const char *a = argv[1];
     if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0 || strcmp(a, "help") == 0) {

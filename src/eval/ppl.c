@@ -73,7 +73,7 @@ lb_status lb_perplexity(lb_model *m, const int32_t *tokens, int64_t n_tokens, co
             for (int64_t j0 = first; j0 < n_ctx - 1; j0 += LOGIT_TILE) {
                 int64_t nt = n_ctx - 1 - j0 < LOGIT_TILE ? n_ctx - 1 - j0 : LOGIT_TILE;
                 lb_logits_rows(m, m->xn + (s * n_ctx + j0) * c->n_embd, nt, logits);
-#pragma omp parallel for schedule(static) num_threads(m->n_threads)
+#pragma omp parallel for schedule(static) num_threads(m->n_threads) if (nt >= 8)
                 for (int64_t j = 0; j < nt; j++) nll[j] = nll_of(logits + j * c->n_vocab, c->n_vocab, seq[j0 + j + 1]);
                 for (int64_t j = 0; j < nt; j++) {
                     sum += nll[j];
