@@ -587,6 +587,9 @@ static int run_ppl(int argc, char **argv)
     size_t len = 0;
     char *text = read_text(text_path, &len);
     if (!text) return 1;
+    /* llama-perplexity -f drops one trailing newline of the file; do the same so both tools
+     * score the very same token stream. */
+    if (pp.protocol == LB_PPL_LLAMACPP && len > 0 && text[len - 1] == '\n') text[--len] = '\0';
 
     lb_model *m = NULL;
     lb_model_desc d;

@@ -62,7 +62,7 @@ TS_656K_BYTES = 362474
 CASES = {
     # name: (model, text, n_ctx, n_chunks, text_bytes or None for the whole file)
     "smollm2-135m-q4_1-wiki-c512": ("source:.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf",
-                                    "shared:data/wikitext-2-raw/wiki.test.raw", 512, 16, None),
+                                    "shared:data/wikitext-2-raw/wiki.test.raw", 512, 8, None),
     "stories260k-ts-c256": ("source:tests/golden/gguf/stories260k.gguf", TS_TEXT, 256, 40, None),
     "stories260k-ts-c512": ("source:tests/golden/gguf/stories260k.gguf", TS_TEXT, 512, 40, None),
     "tinystories-656k-ts-c256": ("source:tests/golden/gguf/tinystories-656k.gguf", TS_TEXT, 256, 40, TS_656K_BYTES),
@@ -197,8 +197,8 @@ def make(name, model_spec, text_spec, n_ctx, n_chunks, text_bytes, shared, out_p
         "ppl_dequant_f32": ppl_deq,
         "chunk_nll_dequant_f32": chunk_deq,
         "settings": "KV cache F16, flash attention on (llama-perplexity defaults on CPU); ppl_f32kv: KV cache F32, "
-                    f"flash attention off; ppl_dequant_f32 (quantized models only): the weights dequantized to F32, "
-                    "KV cache F32, flash attention off; n_threads {N_THREADS}, one chunk per decode",
+                    "flash attention off; ppl_dequant_f32 (quantized models only): the weights dequantized to F32, "
+                    f"KV cache F32, flash attention off; n_threads {N_THREADS}, one chunk per decode",
         "seconds": round(t1 - t0, 1),
         "tool": f"llama-cpp-python {llama_cpp.__version__} (llama.cpp vendored), "
                 f"{llama_cpp.llama_print_system_info().decode().strip()}",
