@@ -1,6 +1,7 @@
 #include "test_util.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -85,6 +86,16 @@ bool lb_test_check(bool ok, const char *file, int line, const char *expr, const 
     return false;
 }
 
+bool lb_test_expectf(bool ok, const char *file, int line, const char *expr, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return lb_test_check(ok, file, line, expr, msg);
+}
+
 bool lb_test_close(const char *what, const float *got, const float *want, int64_t n, double rtol, double atol)
 {
     double max_abs = 0, max_rel = 0;
@@ -135,6 +146,82 @@ bool lb_test_i32_equal(const char *what, const int32_t *got, const int32_t *want
         fprintf(stderr, "\n");
     }
     return lb_test_check(ok, __FILE__, __LINE__, what, NULL);
+}
+
+// ---- files and golden data ----
+
+char *lb_test_read_file(const char *path, size_t *len)
+{
+    if (len) *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    if (!buf) return NULL;
+    buf[n] = '\0';
+    if (len) *len = (size_t)n;
+    return buf;
+}
+
+cJSON *lb_test_load_json(const char *path)
+{
+    char *txt = lb_test_read_file(path, NULL);
+    cJSON *j = txt ? cJSON_Parse(txt) : NULL;
+    free(txt);
+    return j;
+}
+
+bool lb_test_file_exists(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f) fclose(f);
+    return f != NULL;
+}
+
+void lb_test_resolve(const char *spec, char *out, size_t cap)
+{
+    if (!spec) spec = "";
+    if (strncmp(spec, "shared:", 7) == 0) snprintf(out, cap, "%s", lb_test_shared(spec + 7));
+    else if (strncmp(spec, "source:", 7) == 0) snprintf(out, cap, "%s", lb_test_source(spec + 7));
+    else snprintf(out, cap, "%s", spec);
+}
+
+double lb_test_jnum(const cJSON *o, const char *k)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(it) ? it->valuedouble : NAN;
+}
+
+int64_t lb_test_jint(const cJSON *o, const char *k)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(it) ? (int64_t)it->valuedouble : -1;
+}
+
+const char *lb_test_jstr(const cJSON *o, const char *k)
+{
+    const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
+    return s ? s : "";
+}
+
+uint64_t lb_test_fnv1a64_ids(const int32_t *ids, int64_t n)
+{
+    uint64_t h = 0xCBF29CE484222325ull;
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t v = (uint32_t)ids[i];
+        for (int b = 0; b < 4; b++) {
+            h ^= (v >> (8 * b)) & 0xFF;
+            h *= 0x100000001B3ull;
+        }
+    }
+    return h;
 }
 
 int lb_test_finish(void)
