@@ -10,18 +10,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define EXPECT(cond, ...) expectf((cond), __FILE__, __LINE__, #cond, __VA_ARGS__)
-__attribute__((format(printf, 5, 6))) static bool expectf(bool ok, const char *file, int line, const char *expr,
-                                                          const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return lb_test_check(ok, file, line, expr, msg);
-}
-
 static bool has(const char *out, const char *s) { return strstr(out, s) != NULL; }
 
 /* Runs the CLI, then checks: the exit status, no sanitizer report, and that the output names

@@ -26,7 +26,6 @@
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -36,78 +35,11 @@
 #define LOGIT_REL_TOL 1e-4
 #define N_THREADS 2
 
-/* CHECKF that is an expression: records the check and returns cond. */
-#define EXPECT(cond, ...) expectf((cond), __FILE__, __LINE__, #cond, __VA_ARGS__)
-__attribute__((format(printf, 5, 6))) static bool expectf(bool ok, const char *file, int line, const char *expr,
-                                                          const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return lb_test_check(ok, file, line, expr, msg);
-}
-
 static double now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    if (buf) buf[n] = '\0';
-    if (len) *len = buf ? (size_t)n : 0;
-    return buf;
-}
-
-/* "shared:data/x" -> ../shared/data/x, "source:.cache/x" -> <repo>/.cache/x */
-static void resolve(const char *spec, char *out, size_t cap)
-{
-    if (!spec) spec = "";
-    if (strncmp(spec, "shared:", 7) == 0) snprintf(out, cap, "%s", lb_test_shared(spec + 7));
-    else if (strncmp(spec, "source:", 7) == 0) snprintf(out, cap, "%s", lb_test_source(spec + 7));
-    else snprintf(out, cap, "%s", spec);
-}
-
-static bool file_exists(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (f) fclose(f);
-    return f != NULL;
-}
-
-static double jnum(const cJSON *o, const char *k)
-{
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(it) ? it->valuedouble : NAN;
-}
-
-/* FNV-1a 64 over the ids as int32 little-endian, as make_llamacpp_ppl.py hashes them. */
-static uint64_t fnv1a64(const int32_t *ids, int64_t n)
-{
-    uint64_t h = 0xCBF29CE484222325ull;
-    for (int64_t i = 0; i < n; i++) {
-        uint32_t v = (uint32_t)ids[i];
-        for (int b = 0; b < 4; b++) {
-            h ^= (v >> (8 * b)) & 0xFF;
-            h *= 0x100000001B3ull;
-        }
-    }
-    return h;
 }
 
 static lb_model *open_model(const char *path)
@@ -125,15 +57,14 @@ static void check_fixture_logits(const char *gguf_rel, const char *golden_name)
 {
     char rel[256];
     snprintf(rel, sizeof rel, "tests/golden/logits/%s.json", golden_name);
-    char *txt = slurp(lb_test_source(rel), NULL);
-    cJSON *j = txt ? cJSON_Parse(txt) : NULL;
-    free(txt);
+    cJSON *j = lb_test_load_json(lb_test_source(rel));
     if (!EXPECT(j != NULL, "cannot read %s", lb_test_source(rel))) return;
     const cJSON *ids_j = cJSON_GetObjectItem(j, "prompt_ids");
-    int64_t n = cJSON_GetArraySize(ids_j), n_vocab = (int64_t)jnum(j, "n_vocab"), first = (int64_t)jnum(j, "full_rows_first");
+    int64_t n = cJSON_GetArraySize(ids_j), n_vocab = (int64_t)lb_test_jnum(j, "n_vocab"),
+            first = (int64_t)lb_test_jnum(j, "full_rows_first");
     snprintf(rel, sizeof rel, "tests/golden/logits/%s", cJSON_GetStringValue(cJSON_GetObjectItem(j, "full_rows_file")));
     size_t len = 0;
-    float *want = (float *)slurp(lb_test_source(rel), &len);
+    float *want = (float *)lb_test_read_file(lb_test_source(rel), &len);
     bool ok = EXPECT(n > 0 && n <= 64 && n_vocab > 0 && first == 0 && want &&
                          len == (size_t)(n * n_vocab) * sizeof(float),
                      "golden logits %s malformed or not stored in full", golden_name);
@@ -170,19 +101,20 @@ static void check_fixture_logits(const char *gguf_rel, const char *golden_name)
 
 static void run_case(const char *json_path)
 {
-    char *txt = slurp(json_path, NULL);
-    cJSON *j = txt ? cJSON_Parse(txt) : NULL;
-    free(txt);
+    cJSON *j = lb_test_load_json(json_path);
     if (!EXPECT(j != NULL, "cannot parse %s", json_path)) return;
     const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(j, "name"));
     const char *model_spec = cJSON_GetStringValue(cJSON_GetObjectItem(j, "model"));
     const char *text_spec = cJSON_GetStringValue(cJSON_GetObjectItem(j, "text"));
     const char *hash_hex = cJSON_GetStringValue(cJSON_GetObjectItem(j, "tokens_fnv1a64"));
     const cJSON *add_bos_j = cJSON_GetObjectItem(j, "add_bos");
-    double text_bytes = jnum(j, "text_bytes"), n_ctx = jnum(j, "n_ctx"), n_chunks = jnum(j, "n_chunks");
-    double n_text_tokens = jnum(j, "n_text_tokens"), n_scored = jnum(j, "n_scored"), bos_id = jnum(j, "bos_id");
-    double ppl_ref = jnum(j, "ppl"), ppl_ref_se = jnum(j, "ppl_stderr"), ppl_ref32 = jnum(j, "ppl_f32kv");
-    double ppl_deq = jnum(j, "ppl_dequant_f32"); /* NaN (null) unless the GGUF holds quantized tensors */
+    double text_bytes = lb_test_jnum(j, "text_bytes"), n_ctx = lb_test_jnum(j, "n_ctx"),
+           n_chunks = lb_test_jnum(j, "n_chunks");
+    double n_text_tokens = lb_test_jnum(j, "n_text_tokens"), n_scored = lb_test_jnum(j, "n_scored"),
+           bos_id = lb_test_jnum(j, "bos_id");
+    double ppl_ref = lb_test_jnum(j, "ppl"), ppl_ref_se = lb_test_jnum(j, "ppl_stderr"),
+           ppl_ref32 = lb_test_jnum(j, "ppl_f32kv");
+    double ppl_deq = lb_test_jnum(j, "ppl_dequant_f32"); /* NaN (null) unless the GGUF holds quantized tensors */
     if (!EXPECT(name && model_spec && text_spec && hash_hex && cJSON_IsBool(add_bos_j) && text_bytes > 0 &&
                     n_ctx >= 4 && n_chunks >= 1 && n_text_tokens > 0 && n_scored > 0 && ppl_ref > 0,
                 "%s: missing or malformed fields", json_path)) {
@@ -190,16 +122,16 @@ static void run_case(const char *json_path)
         return;
     }
     char model_path[4096], text_path[4096];
-    resolve(model_spec, model_path, sizeof model_path);
-    resolve(text_spec, text_path, sizeof text_path);
+    lb_test_resolve(model_spec, model_path, sizeof model_path);
+    lb_test_resolve(text_spec, text_path, sizeof text_path);
     printf("\n== %s: %s, ctx %.0f, %.0f chunks\n", name, model_spec, n_ctx, n_chunks);
-    if (!file_exists(model_path)) {
+    if (!lb_test_file_exists(model_path)) {
         printf("   SKIPPED: %s is absent (the default model is fetched into .cache/models/)\n", model_path);
         cJSON_Delete(j);
         return;
     }
     size_t len = 0;
-    char *text = slurp(text_path, &len);
+    char *text = lb_test_read_file(text_path, &len);
     lb_model *m = NULL;
     int32_t *tok = NULL;
     int64_t n_tok = 0;
@@ -217,7 +149,7 @@ static void run_case(const char *json_path)
     if (!EXPECT(st == LB_OK, "%s: lb_tokenize: %s", name, lb_errmsg())) goto done;
     double t1 = now_s();
     char hash[32];
-    snprintf(hash, sizeof hash, "%016llx", (unsigned long long)fnv1a64(tok, n_tok));
+    snprintf(hash, sizeof hash, "%016llx", (unsigned long long)lb_test_fnv1a64_ids(tok, n_tok));
     bool same_tokens = n_tok == (int64_t)n_text_tokens && strcmp(hash, hash_hex) == 0;
     printf("   tokens   lowbit %lld (fnv1a64 %s)  llama.cpp %.0f (fnv1a64 %s)  %s  [%.1f s]\n", (long long)n_tok, hash,
            n_text_tokens, hash_hex, same_tokens ? "identical" : "DIFFERENT", t1 - t0);

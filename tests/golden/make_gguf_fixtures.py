@@ -42,59 +42,18 @@ usage: python3 tests/golden/make_gguf_fixtures.py [--shared ../shared] [--no-che
 import argparse
 import json
 import os
-import struct
 import sys
 
 import numpy as np
 import gguf
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+from golden_common import DEFAULT_SHARED, ROOT, llama2c_encode, permute, read_llama2c, read_llama2c_vocab
+
 OUT_DIR = os.path.join(ROOT, "tests", "golden", "gguf")
 TEXT = "data/tinystories/tinystories_validation_head.txt"
 
 
-# ---- stories260K (llama2.c legacy) ----
-
-def read_llama2c(path):
-    raw = open(path, "rb").read()
-    dim, hidden, n_layer, n_head, n_kv, vocab, seq_len = struct.unpack("<7i", raw[:28])
-    shared = vocab > 0
-    vocab = abs(vocab)
-    head = dim // n_head
-    kv_dim = n_kv * head
-    f = np.frombuffer(raw, dtype="<f4", offset=28)
-    pos = 0
-
-    def take(*shape):
-        nonlocal pos
-        n = int(np.prod(shape))
-        a = f[pos:pos + n].reshape(shape)
-        pos += n
-        return a
-
-    w = {"emb": take(vocab, dim), "rms_att": take(n_layer, dim), "wq": take(n_layer, dim, dim),
-         "wk": take(n_layer, kv_dim, dim), "wv": take(n_layer, kv_dim, dim), "wo": take(n_layer, dim, dim),
-         "rms_ffn": take(n_layer, dim), "w1": take(n_layer, hidden, dim), "w2": take(n_layer, dim, hidden),
-         "w3": take(n_layer, hidden, dim), "rms_final": take(dim)}
-    take(seq_len, head // 2)  # freq_cis_real, unused
-    take(seq_len, head // 2)  # freq_cis_imag, unused
-    w["wcls"] = w["emb"] if shared else take(vocab, dim)
-    assert pos == f.size, (pos, f.size)
-    hp = dict(dim=dim, hidden=hidden, n_layer=n_layer, n_head=n_head, n_kv=n_kv, vocab=vocab, seq_len=seq_len)
-    return hp, w
-
-
-def read_llama2c_vocab(path, n_vocab):
-    raw = open(path, "rb").read()
-    pos = 4  # max_token_length, unused
-    out = []
-    for _ in range(n_vocab):
-        score, n = struct.unpack_from("<fi", raw, pos)
-        pos += 8
-        out.append((raw[pos:pos + n], score))
-        pos += n
-    return out
-
+# ---- stories260K (llama2.c legacy; read_llama2c, read_llama2c_vocab: golden_common) ----
 
 def stories260k_vocab(entries):
     """convert-llama2c-to-ggml load_vocab() for a llama2.c tokenizer.bin."""
@@ -152,14 +111,7 @@ def write_stories260k(shared, out):
     finish(wr)
 
 
-# ---- TinyStories-656K (Hugging Face LlamaForCausalLM) ----
-
-def permute(w, n_head, n_head_kv=None):
-    """convert_hf_to_gguf.py LlamaModel.permute: rotate-half -> interleaved pairs."""
-    if n_head_kv is not None and n_head != n_head_kv:
-        n_head = n_head_kv
-    return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
-
+# ---- TinyStories-656K (Hugging Face LlamaForCausalLM; permute: golden_common) ----
 
 def to_bf16(a):
     """f32 -> bf16 bits; the values must be bf16-exact (checked), so no rounding happens."""
@@ -257,36 +209,7 @@ def finish(wr):
     wr.close()
 
 
-# ---- checks against llama.cpp ----
-
-def llama2c_encode(entries, text):
-    """llama2.c run.c encode() (BOS added separately): dummy ' ' prefix, UTF-8 code points looked
-    up as pieces (byte fallback id = byte + 3), then merge the best-scoring adjacent pair, the
-    leftmost on ties, while any merge exists. A byte token's piece is the text "<0xNN>", so no
-    merge ever joins across a newline: each line is merged on its own (same result, fast)."""
-    lookup = {}
-    for i, (t, _) in enumerate(entries):
-        lookup.setdefault(t, i)
-    out = []
-    for n_line, line in enumerate(text.split("\n")):
-        if n_line:
-            out.append(ord("\n") + 3)
-        ids = [lookup[b" "]] if n_line == 0 and text else []
-        for ch in line:
-            cp = ch.encode("utf-8")
-            ids.extend([lookup[cp]] if cp in lookup else [x + 3 for x in cp])
-        while True:
-            best, best_id, best_i = -1e10, -1, -1
-            for k in range(len(ids) - 1):
-                t = lookup.get(entries[ids[k]][0] + entries[ids[k + 1]][0])
-                if t is not None and entries[t][1] > best:
-                    best, best_id, best_i = entries[t][1], t, k
-            if best_i < 0:
-                break
-            ids[best_i:best_i + 2] = [best_id]
-        out.extend(ids)
-    return out
-
+# ---- checks against llama.cpp (llama2c_encode: golden_common) ----
 
 def llama_logits(llama_cpp, path, ids):
     """llama.cpp's logits for every position, F32 KV cache and no flash attention (so that only
@@ -351,7 +274,7 @@ def check(shared):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--shared", default=os.path.join(ROOT, "..", "shared"))
+    ap.add_argument("--shared", default=DEFAULT_SHARED)
     ap.add_argument("--no-check", action="store_true")
     a = ap.parse_args()
     os.makedirs(OUT_DIR, exist_ok=True)

@@ -29,13 +29,10 @@ relative), well inside the test's 1e-4 tolerance.
 Usage (from the repository root):
   python3 tests/golden/make_logits_golden.py [--shared ../shared] [--only NAME ...]
 """
-import argparse
 import datetime
-import hashlib
 import json
 import os
 import platform
-import struct
 import sys
 
 import numpy as np
@@ -44,105 +41,26 @@ import torch
 import transformers
 from transformers import AutoConfig, AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-PROMPT = ("Once upon a time, there was a little girl named Lily who loved to play outside in the park. "
-          "One day, she saw a big red ball under a tree.")
+from golden_common import (PROMPT, ROOT, gguf_version, greedy, llama2c_encode, logits_of, parse_args, read_llama2c,
+                           read_llama2c_vocab, sha256, summarize_rows)
+
 N_TOKENS = 16
 N_TOP = 20
 N_GREEDY = 20
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 OUT_DIR = os.path.join(ROOT, "tests", "golden", "logits")
-
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for b in iter(lambda: f.read(1 << 20), b""):
-            h.update(b)
-    return h.hexdigest()
-
-
-# ---- llama2.c tokenizer (tok512.bin), after llama2.c run.c encode() ----
-
-def llama2c_read_tokenizer(path, n_vocab):
-    with open(path, "rb") as f:
-        data = f.read()
-    (max_len,) = struct.unpack_from("<i", data, 0)
-    off = 4
-    vocab, scores = [], []
-    for _ in range(n_vocab):
-        score, n = struct.unpack_from("<fi", data, off)
-        off += 8
-        vocab.append(data[off:off + n])
-        scores.append(score)
-        off += n
-    return vocab, scores
-
-
-def llama2c_encode(text, vocab, scores, bos=True):
-    """run.c encode(): BOS, a dummy " " prefix token, one token per UTF-8 character (bytes + 3
-    as fallback), then repeatedly merge the adjacent pair whose concatenation is the
-    best-scoring vocab entry (first such pair on ties)."""
-    lookup = {}
-    for i, piece in enumerate(vocab):
-        lookup.setdefault(piece, i)
-    ids = [1] if bos else []
-    raw = text.encode("utf-8")
-    if raw:
-        ids.append(lookup[b" "])
-    for ch in text:
-        b = ch.encode("utf-8")
-        if b in lookup:
-            ids.append(lookup[b])
-        else:
-            ids.extend(x + 3 for x in b)
-    start = 1 if bos else 0
-    while True:
-        best, best_id, best_i = -1e10, -1, -1
-        for i in range(start, len(ids) - 1):
-            j = lookup.get(vocab[ids[i]] + vocab[ids[i + 1]])
-            if j is not None and scores[j] > best:
-                best, best_id, best_i = scores[j], j, i
-        if best_i < 0:
-            break
-        ids[best_i:best_i + 2] = [best_id]
-    return ids
 
 
 # ---- llama2.c legacy checkpoint -> HF LlamaForCausalLM ----
 
 def load_llama2c(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    dim, hidden, n_layers, n_heads, n_kv_heads, vocab, seq_len = struct.unpack_from("<7i", data, 0)
-    shared = vocab > 0
-    vocab = abs(vocab)
-    head = dim // n_heads
-    kv_dim = n_kv_heads * head
-    w = np.frombuffer(data, dtype="<f4", offset=28)
-    off = 0
-
-    def take(*shape):
-        nonlocal off
-        n = int(np.prod(shape))
-        a = w[off:off + n].reshape(shape)
-        off += n
-        return torch.tensor(a.astype(np.float64))
-
-    emb = take(vocab, dim)
-    rms_att = take(n_layers, dim)
-    wq = take(n_layers, dim, dim)
-    wk = take(n_layers, kv_dim, dim)
-    wv = take(n_layers, kv_dim, dim)
-    wo = take(n_layers, dim, dim)
-    rms_ffn = take(n_layers, dim)
-    w1 = take(n_layers, hidden, dim)
-    w2 = take(n_layers, dim, hidden)
-    w3 = take(n_layers, hidden, dim)
-    rms_final = take(dim)
-    off += seq_len * head // 2 * 2  # freq_cis_real, freq_cis_imag: unused RoPE tables
-    wcls = emb if shared else take(vocab, dim)
-    assert off == w.size, (off, w.size)
+    hp, w = read_llama2c(path)
+    dim, hidden, n_layers, n_heads, n_kv_heads, vocab, seq_len, shared = (
+        hp[k] for k in ("dim", "hidden", "n_layer", "n_head", "n_kv", "vocab", "seq_len", "shared"))
+    kv_dim = n_kv_heads * (dim // n_heads)
+    w = {k: torch.tensor(a.astype(np.float64)) for k, a in w.items()}
+    emb, rms_att, wq, wk, wv, wo = w["emb"], w["rms_att"], w["wq"], w["wk"], w["wv"], w["wo"]
+    rms_ffn, w1, w2, w3, rms_final, wcls = w["rms_ffn"], w["w1"], w["w2"], w["w3"], w["rms_final"], w["wcls"]
 
     cfg = LlamaConfig(vocab_size=vocab, hidden_size=dim, intermediate_size=hidden, num_hidden_layers=n_layers,
                       num_attention_heads=n_heads, num_key_value_heads=n_kv_heads, max_position_embeddings=seq_len,
@@ -171,27 +89,12 @@ def load_llama2c(path):
 def llama2c_numpy_forward(path, ids):
     """A direct float64 transcription of llama2.c run.c forward(): interleaved RoPE pairs on the
     unpermuted weights. Used only to cross-check the permuted HF model above."""
-    with open(path, "rb") as f:
-        data = f.read()
-    dim, hidden, n_layers, n_heads, n_kv_heads, vocab, seq_len = struct.unpack_from("<7i", data, 0)
-    vocab = abs(vocab)
+    hp, w = read_llama2c(path)
+    dim, n_layers, n_heads, n_kv_heads = hp["dim"], hp["n_layer"], hp["n_head"], hp["n_kv"]
     hs = dim // n_heads
-    kv_dim = n_kv_heads * hs
-    w = np.frombuffer(data, dtype="<f4", offset=28).astype(np.float64)
-    off = 0
-
-    def take(*shape):
-        nonlocal off
-        n = int(np.prod(shape))
-        a = w[off:off + n].reshape(shape)
-        off += n
-        return a
-
-    emb, rms_att = take(vocab, dim), take(n_layers, dim)
-    wq, wk, wv, wo = take(n_layers, dim, dim), take(n_layers, kv_dim, dim), take(n_layers, kv_dim, dim), take(n_layers, dim, dim)
-    rms_ffn = take(n_layers, dim)
-    w1, w2, w3 = take(n_layers, hidden, dim), take(n_layers, dim, hidden), take(n_layers, hidden, dim)
-    rms_final = take(dim)
+    w = {k: a.astype(np.float64) for k, a in w.items()}
+    emb, rms_att, wq, wk, wv, wo = w["emb"], w["rms_att"], w["wq"], w["wk"], w["wv"], w["wo"]
+    rms_ffn, w1, w2, w3, rms_final = w["rms_ffn"], w["w1"], w["w2"], w["w3"], w["rms_final"]
 
     def rmsnorm(x, g):
         return g * x / np.sqrt((x * x).mean(-1, keepdims=True) + 1e-5)
@@ -254,8 +157,8 @@ def model_stories260k(shared):
     d = os.path.join(shared, "models", "stories260K-llama2c")
     path = os.path.join(d, "stories260K.bin")
     cfg, sd = load_llama2c(path)
-    vocab, scores = llama2c_read_tokenizer(os.path.join(d, "tok512.bin"), cfg.vocab_size)
-    ids = llama2c_encode(PROMPT, vocab, scores, bos=True)
+    entries = read_llama2c_vocab(os.path.join(d, "tok512.bin"), cfg.vocab_size)
+    ids = [1] + llama2c_encode(entries, PROMPT)
     model = build(cfg, sd)
     # cross-check the wq/wk permutation: HF rotate-half on permuted weights == llama2.c pairs
     ref = llama2c_numpy_forward(path, ids[:N_TOKENS])
@@ -263,7 +166,7 @@ def model_stories260k(shared):
     err = np.abs(got - ref).max() / np.abs(ref).max()
     print(f"stories260k: HF vs llama2.c-style numpy forward: max |diff| / max |logit| = {err:.3g}")
     assert err < 1e-5, err
-    decode = lambda t: b"".join(vocab[i] for i in t).decode("utf-8", "replace")
+    decode = lambda t: b"".join(entries[i][0] for i in t).decode("utf-8", "replace")
     return dict(name="stories260k", path="shared:models/stories260K-llama2c/stories260K.bin", file=path,
                 model=model, ids=ids, eos=2, decode=decode,
                 tokenizer="llama2.c encode() re-implemented in this script on tok512.bin")
@@ -297,38 +200,13 @@ MODELS = {"tinystories-656k": model_tinystories, "stories260k": model_stories260
 
 # ---- golden data ----
 
-@torch.no_grad()
-def logits_of(model, ids):
-    out = model(input_ids=torch.tensor([ids]), use_cache=False)
-    return out.logits[0].to(torch.float64)
-
-
 def write_golden(spec, argv):
     model, ids = spec["model"], spec["ids"][:N_TOKENS]
     assert len(ids) == N_TOKENS, f"{spec['name']}: prompt is only {len(spec['ids'])} tokens"
     logits = logits_of(model, ids)  # [16][n_vocab]
     n_vocab = logits.shape[1]
-    rows = []
-    for t in range(N_TOKENS):
-        row = logits[t]
-        top = torch.topk(row, N_TOP)
-        rows.append(dict(argmax=int(top.indices[0]),
-                         top=[[int(i), float(np.float32(v))] for v, i in zip(top.values, top.indices)],
-                         logsumexp=float(torch.logsumexp(row, 0)), absmax=float(row.abs().max())))
-
-    # greedy: a full forward pass over the whole sequence each step, argmax of the last row
-    seq, gen, margins = list(ids), [], []
-    stopped_at_eos = False
-    for _ in range(N_GREEDY):
-        last = logits_of(model, seq)[-1]
-        top2 = torch.topk(last, 2)
-        nxt = int(top2.indices[0])
-        if nxt == spec["eos"]:
-            stopped_at_eos = True
-            break
-        gen.append(nxt)
-        margins.append(float(top2.values[0] - top2.values[1]))
-        seq.append(nxt)
+    rows = summarize_rows(logits, N_TOP)
+    gen, margins, stopped_at_eos = greedy(model, ids, N_GREEDY, spec["eos"])
 
     first = spec.get("full_rows_first", 0)
     full = logits[first:].to(torch.float32).numpy().astype("<f4")
@@ -351,7 +229,7 @@ def write_golden(spec, argv):
             command="python3 " + " ".join(argv),
             implementation="transformers LlamaForCausalLM, eager attention, float64, eval, use_cache=False",
             python=platform.python_version(), torch=torch.__version__, transformers=transformers.__version__,
-            numpy=np.__version__, gguf=_gguf_version(),
+            numpy=np.__version__, gguf=gguf_version(),
             date=datetime.date.today().isoformat()),
     )
     with open(os.path.join(OUT_DIR, spec["name"] + ".json"), "w") as f:
@@ -361,19 +239,8 @@ def write_golden(spec, argv):
           f"  text: {doc['prompt_decoded']!r} -> {doc['greedy']['text']!r}")
 
 
-def _gguf_version():
-    try:
-        from importlib.metadata import version
-        return version("gguf")
-    except Exception:
-        return "unknown"
-
-
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--shared", default=os.path.join(ROOT, "..", "shared"))
-    ap.add_argument("--only", nargs="*", choices=sorted(MODELS))
-    args = ap.parse_args()
+    args = parse_args(__doc__, MODELS)
     torch.manual_seed(0)
     os.makedirs(OUT_DIR, exist_ok=True)
     for name in args.only or MODELS:

@@ -57,10 +57,8 @@ are float32, so the reference is float32-accurate (about 1e-6 relative).
 Usage (from the repository root):
   python3 tests/golden/make_synthetic_models.py [--shared ../shared]
 """
-import argparse
 import datetime
 import glob
-import hashlib
 import json
 import math
 import os
@@ -76,8 +74,8 @@ import transformers
 from transformers import (AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM, MistralConfig,
                           MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM)
 
-PROMPT = ("Once upon a time, there was a little girl named Lily who loved to play outside in the park. "
-          "One day, she saw a big red ball under a tree.")
+from golden_common import PROMPT, ROOT, gguf_version, greedy, logits_of, parse_args, permute, sha256, summarize_rows
+
 LONG_PROMPT = PROMPT + (" She wanted to play with the ball, but it was too high. She asked her mom for help. "
                         "Her mom smiled and said, \"Let's get a stick.\" They found a long stick and pushed the "
                         "ball down. Lily was very happy. She played with the ball all day with her friend Tom. "
@@ -90,17 +88,8 @@ N_GREEDY = 10
 REL_TOL = 1e-4  # the C test's criterion: |got - want| <= REL_TOL * max |want| of the row
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 OUT_DIR = os.path.join(ROOT, "tests", "golden", "models")
 GOLDEN_DIR = os.path.join(OUT_DIR, "golden")
-
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for b in iter(lambda: f.read(1 << 20), b""):
-            h.update(b)
-    return h.hexdigest()
 
 
 # ---- random weights ----
@@ -148,10 +137,26 @@ def load_f64(d, cls):
     return m
 
 
-@torch.no_grad()
-def logits_of(model, ids):
-    out = model(input_ids=torch.tensor([ids]), use_cache=False)
-    return out.logits[0].to(torch.float64)
+def make_hf(name, model_cls, cfg, seed, dtype, shared, **save_kw):
+    """A model_cls of cfg with random weights (randomize: seed), saved as tests/golden/models/<name>
+    in dtype and loaded back in float64, so the golden describes the bytes on disk. Returns
+    (directory, float64 model)."""
+    torch.manual_seed(0)
+    model = model_cls(cfg)
+    randomize(model, seed=seed, emb_std=0.5)
+    d = os.path.join(OUT_DIR, name)
+    save_hf(model, d, dtype, shared, **save_kw)
+    return d, load_f64(d, model_cls)
+
+
+def variant(ref, model_cls, config_cls, rope_parameters):
+    """ref's weights under other rope parameters (float64, eager), for the sensitivity checks."""
+    cfg = config_cls(**{**ref.config.to_dict(), "rope_parameters": rope_parameters})
+    cfg._attn_implementation = "eager"
+    m = model_cls(cfg).to(torch.float64).eval()
+    m.load_state_dict(ref.state_dict(), strict=False)
+    m.tie_weights()
+    return m
 
 
 def rel_diff(a, b):
@@ -160,14 +165,7 @@ def rel_diff(a, b):
     return float((np.abs(a - b).max(-1) / np.abs(b).max(-1)).max())
 
 
-# ---- GGUF: llama.cpp's converter conventions ----
-
-def permute(w, n_head, n_head_kv):
-    """convert_hf_to_gguf.py LlamaModel.permute: HF rotate-half rows -> Meta interleaved pairs."""
-    if n_head_kv is not None and n_head != n_head_kv:
-        n_head = n_head_kv
-    return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
-
+# ---- GGUF: llama.cpp's converter conventions (permute: golden_common) ----
 
 def llama3_rope_factors(base, dim, factor, low_freq_factor, high_freq_factor, old_context_len):
     """convert_hf_to_gguf.py LlamaModel.generate_extra_tensors (llama3): per-pair divisors of the
@@ -371,12 +369,7 @@ def model_qwen2(shared, tok):
                       num_attention_heads=6, num_key_value_heads=2, max_position_embeddings=512,
                       rms_norm_eps=1e-6, rope_parameters={"rope_type": "default", "rope_theta": 1000000.0},
                       tie_word_embeddings=False, bos_token_id=1, eos_token_id=2, use_sliding_window=False)
-    torch.manual_seed(0)
-    model = Qwen2ForCausalLM(cfg)
-    randomize(model, seed=101, emb_std=0.5)
-    d = os.path.join(OUT_DIR, "synth-qwen2")
-    save_hf(model, d, torch.float16, shared)
-    ref = load_f64(d, Qwen2ForCausalLM)
+    d, ref = make_hf("synth-qwen2", Qwen2ForCausalLM, cfg, 101, torch.float16, shared)
     cfg = ref.config
     assert head_dim_of(cfg) == 8 and bool(ref.model.layers[0].self_attn.q_proj.bias.ne(0).all())
     ids = tok(PROMPT)["input_ids"][:N_TOKENS]
@@ -425,14 +418,9 @@ def model_llama3(shared, tok):
                       num_attention_heads=4, num_key_value_heads=2, head_dim=32, max_position_embeddings=512,
                       rms_norm_eps=1e-5, rope_parameters=dict(LLAMA3_ROPE), tie_word_embeddings=True,
                       bos_token_id=1, eos_token_id=2, attention_bias=False, mlp_bias=False)
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(cfg)
-    randomize(model, seed=204, emb_std=0.5)
-    d = os.path.join(OUT_DIR, "synth-llama3")
-    save_hf(model, d, torch.bfloat16, shared, max_shard_size="50KB")
+    d, ref = make_hf("synth-llama3", LlamaForCausalLM, cfg, 204, torch.bfloat16, shared, max_shard_size="50KB")
     shards = sorted(glob.glob(os.path.join(d, "model-*.safetensors")))
     assert os.path.exists(os.path.join(d, "model.safetensors.index.json")) and 2 <= len(shards) <= 3, shards
-    ref = load_f64(d, LlamaForCausalLM)
     cfg = ref.config
     bands = llama3_bands(cfg)
     assert cfg.head_dim == 32 != cfg.hidden_size // cfg.num_attention_heads and min(bands) >= 2, bands
@@ -445,12 +433,7 @@ def model_llama3(shared, tok):
     for label, rp in (("without rope scaling", {"rope_type": "default", "rope_theta": 10000.0}),
                       ("linear factor 8 instead of llama3", {"rope_type": "linear", "rope_theta": 10000.0,
                                                             "factor": 8.0})):
-        c2 = LlamaConfig(**{**cfg.to_dict(), "rope_parameters": rp})
-        c2._attn_implementation = "eager"
-        m2 = LlamaForCausalLM(c2).to(torch.float64).eval()
-        m2.load_state_dict(ref.state_dict(), strict=False)
-        m2.tie_weights()
-        got = logits_of(m2, ids).numpy()
+        got = logits_of(variant(ref, LlamaForCausalLM, LlamaConfig, rp), ids).numpy()
         sens[label] = rel_diff(got, want)
         sens[label + ", positions >= 64 only"] = rel_diff(got[64:], want[64:])
 
@@ -485,21 +468,12 @@ def model_mistral(shared, tok):
                         num_attention_heads=4, num_key_value_heads=4, head_dim=8, max_position_embeddings=256,
                         rms_norm_eps=1e-5, rope_parameters={"rope_type": "linear", "rope_theta": 10000.0, "factor": 2.0},
                         tie_word_embeddings=True, bos_token_id=1, eos_token_id=2, sliding_window=None)
-    torch.manual_seed(0)
-    model = MistralForCausalLM(cfg)
-    randomize(model, seed=303, emb_std=0.5)
-    d = os.path.join(OUT_DIR, "synth-mistral")
-    save_hf(model, d, torch.float32, shared)
-    ref = load_f64(d, MistralForCausalLM)
+    d, ref = make_hf("synth-mistral", MistralForCausalLM, cfg, 303, torch.float32, shared)
     cfg = ref.config
     assert cfg.rope_parameters["rope_type"] == "linear", cfg.rope_parameters
     ids = tok(PROMPT)["input_ids"][:N_TOKENS]
     want = logits_of(ref, ids).numpy()
-    c2 = MistralConfig(**{**cfg.to_dict(), "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0}})
-    c2._attn_implementation = "eager"
-    m2 = MistralForCausalLM(c2).to(torch.float64).eval()
-    m2.load_state_dict(ref.state_dict(), strict=False)
-    m2.tie_weights()
+    m2 = variant(ref, MistralForCausalLM, MistralConfig, {"rope_type": "default", "rope_theta": 10000.0})
     sens = {"without linear scaling": rel_diff(logits_of(m2, ids).numpy(), want)}
     return dict(name="synth-mistral", model=ref, ids=ids, want=want, sens=sens, check={}, full_rows_first=0,
                 sources=[dict(path="tests/golden/models/synth-mistral",
@@ -521,24 +495,8 @@ def write_golden(spec, argv):
     for k, v in spec["sens"].items():
         print(f"  sensitivity {k}: {v:.3g} (tolerance {REL_TOL:g})")
         assert v > 100 * REL_TOL, (k, v)
-    t = torch.from_numpy(want)
-    rows = []
-    for i in range(n):
-        top = torch.topk(t[i], N_TOP)
-        rows.append(dict(argmax=int(top.indices[0]),
-                         top=[[int(j), float(np.float32(v))] for v, j in zip(top.values, top.indices)],
-                         logsumexp=float(torch.logsumexp(t[i], 0)), absmax=float(t[i].abs().max())))
-
-    seq, gen, margins, stopped = list(ids), [], [], False
-    for _ in range(N_GREEDY):
-        top2 = torch.topk(logits_of(model, seq)[-1], 2)
-        nxt = int(top2.indices[0])
-        if nxt == 2:
-            stopped = True
-            break
-        gen.append(nxt)
-        margins.append(float(top2.values[0] - top2.values[1]))
-        seq.append(nxt)
+    rows = summarize_rows(torch.from_numpy(want), N_TOP)
+    gen, margins, stopped = greedy(model, ids, N_GREEDY, eos=2)
 
     # Seeds are chosen so that greedy decoding is robust: every step's top-1/top-2 margin exceeds
     # 10x what the logits criterion lets an implementation move it (2 * REL_TOL * max |logit|).
@@ -569,7 +527,7 @@ def write_golden(spec, argv):
             implementation=f"transformers {type(model).__name__}, eager attention, float64, eval, use_cache=False, "
                            "loaded back from the saved directory",
             python=platform.python_version(), torch=torch.__version__, transformers=transformers.__version__,
-            numpy=np.__version__, gguf=_gguf_version(), date=datetime.date.today().isoformat()),
+            numpy=np.__version__, gguf=gguf_version(), date=datetime.date.today().isoformat()),
     )
     with open(os.path.join(GOLDEN_DIR, spec["name"] + ".json"), "w") as f:
         f.write(dumps(doc))
@@ -587,19 +545,8 @@ def dumps(doc):
     return "{\n" + ",\n".join(one(k, v) for k, v in doc.items()) + "\n}\n"
 
 
-def _gguf_version():
-    try:
-        from importlib.metadata import version
-        return version("gguf")
-    except Exception:
-        return "unknown"
-
-
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--shared", default=os.path.join(ROOT, "..", "shared"))
-    ap.add_argument("--only", nargs="*", choices=sorted(MODELS))
-    args = ap.parse_args()
+    args = parse_args(__doc__, MODELS)
     shared = os.path.abspath(args.shared)
     os.makedirs(GOLDEN_DIR, exist_ok=True)
     tok = AutoTokenizer.from_pretrained(os.path.join(shared, "models", "tinystories-656k-hf"))

@@ -22,34 +22,6 @@ static int32_t *json_ids(const cJSON *a, int64_t *n)
     return v;
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    size_t got = fread(b, 1, (size_t)n, f);
-    fclose(f);
-    b[got] = '\0';
-    *len = got;
-    return b;
-}
-
-static uint64_t fnv1a_ids(const int32_t *ids, int64_t n)
-{
-    uint64_t h = 0xCBF29CE484222325ull;
-    for (int64_t i = 0; i < n; i++) {
-        uint32_t v = (uint32_t)ids[i];
-        for (int k = 0; k < 4; k++) {
-            h ^= (v >> (8 * k)) & 0xFF;
-            h *= 0x100000001B3ull;
-        }
-    }
-    return h;
-}
-
 static bool has_id(const int32_t *ids, int64_t n, int32_t id)
 {
     for (int64_t i = 0; i < n; i++)
@@ -152,7 +124,7 @@ static void check_cases(const char *name, const lb_tokenizer *t, const cJSON *en
 static void check_wiki(const char *name, const lb_tokenizer *t, const cJSON *ent)
 {
     size_t len;
-    char *wiki = slurp(lb_test_shared("data/wikitext-2-raw/wiki.test.raw"), &len);
+    char *wiki = lb_test_read_file(lb_test_shared("data/wikitext-2-raw/wiki.test.raw"), &len);
     if (!wiki) {
         printf("  note: wiki.test.raw absent, no throughput for %s\n", name);
         return;
@@ -175,7 +147,7 @@ static void check_wiki(const char *name, const lb_tokenizer *t, const cJSON *ent
             if (w) {
                 int64_t wn = (int64_t)cJSON_GetObjectItem(w, "n")->valuedouble;
                 char hex[32];
-                snprintf(hex, sizeof hex, "%016llx", (unsigned long long)fnv1a_ids(ids, n));
+                snprintf(hex, sizeof hex, "%016llx", (unsigned long long)lb_test_fnv1a64_ids(ids, n));
                 CHECKF(n == wn && strcmp(hex, cJSON_GetObjectItem(w, "fnv")->valuestring) == 0,
                        "%s wiki.test.raw: %lld tokens fnv %s, want %lld fnv %s", name, (long long)n, hex,
                        (long long)wn, cJSON_GetObjectItem(w, "fnv")->valuestring);
@@ -222,7 +194,7 @@ static void check_wiki_chunk(const char *name, const lb_tokenizer *t, const cJSO
     const cJSON *w = cJSON_GetObjectItem(ent, "wiki_chunk");
     if (!w) return;
     size_t len;
-    char *wiki = slurp(lb_test_shared("data/wikitext-2-raw/wiki.test.raw"), &len);
+    char *wiki = lb_test_read_file(lb_test_shared("data/wikitext-2-raw/wiki.test.raw"), &len);
     if (!wiki) return;
     size_t bytes = (size_t)cJSON_GetObjectItem(w, "bytes")->valuedouble;
     int64_t nw, n;
@@ -424,7 +396,7 @@ static void test_bad_files(void)
     expect_fail("missing file", p, LB_ERR_IO, "nonexistent.json");
 
     size_t len;
-    char *bin = slurp(lb_test_shared("models/stories260K-llama2c/tok512.bin"), &len);
+    char *bin = lb_test_read_file(lb_test_shared("models/stories260K-llama2c/tok512.bin"), &len);
     if (bin) {
         snprintf(p, sizeof p, "%s/tok_trunc.bin", tmp);
         write_file(p, bin, 1000); /* cuts a token in half */
@@ -435,7 +407,7 @@ static void test_bad_files(void)
         expect_fail("tok512.bin with a huge length", p, LB_ERR_FORMAT, "tok_trunc.bin");
         /* every prefix of the file: an error or a tokenizer, never a crash */
         free(bin);
-        bin = slurp(lb_test_shared("models/stories260K-llama2c/tok512.bin"), &len);
+        bin = lb_test_read_file(lb_test_shared("models/stories260K-llama2c/tok512.bin"), &len);
         int bad = 0;
         for (size_t cut = 0; cut < len; cut += 97) {
             write_file(p, bin, cut);
@@ -446,7 +418,7 @@ static void test_bad_files(void)
         CHECK(bad > 0);
         free(bin);
     }
-    char *model = slurp(lb_test_shared("models/llama2-tokenizer/tokenizer.model"), &len);
+    char *model = lb_test_read_file(lb_test_shared("models/llama2-tokenizer/tokenizer.model"), &len);
     if (model) {
         snprintf(p, sizeof p, "%s/trunc.model", tmp);
         write_file(p, model, len / 3);
@@ -541,7 +513,7 @@ static void test_sources(const cJSON *golden)
 int main(void)
 {
     size_t len;
-    char *text = slurp(lb_test_source("tests/golden/tok/tok_golden.json"), &len);
+    char *text = lb_test_read_file(lb_test_source("tests/golden/tok/tok_golden.json"), &len);
     if (!text) {
         fprintf(stderr, "cannot read tests/golden/tok/tok_golden.json\n");
         return 2;

@@ -10,19 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* CHECKF that is an expression: records the check and returns cond. */
-#define EXPECT(cond, ...) expectf((cond), __FILE__, __LINE__, #cond, __VA_ARGS__)
-__attribute__((format(printf, 5, 6))) static bool expectf(bool ok, const char *file, int line, const char *expr,
-                                                          const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return lb_test_check(ok, file, line, expr, msg);
-}
-
 /* Runs the CLI with printf-style arguments; returns the exit status, output in *out. */
 __attribute__((format(printf, 2, 3))) static int cli(char **out, const char *fmt, ...)
 {
@@ -40,13 +27,6 @@ static bool has(const char *out, const char *s) { return strstr(out, s) != NULL;
 static void show(bool ok, const char *out)
 {
     if (!ok) fprintf(stderr, "---- CLI output ----\n%s\n--------------------\n", out);
-}
-
-static bool exists(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (f) fclose(f);
-    return f != NULL;
 }
 
 // ---- expected sizes, from the shapes in ../shared/models/README.md and the GGUF header ----
@@ -115,13 +95,6 @@ static cJSON *info_json(const char *model)
     return j;
 }
 
-static double jnum(const cJSON *o, const char *k) { return cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(o, k)); }
-static const char *jstr(const cJSON *o, const char *k)
-{
-    const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
-    return s ? s : "";
-}
-
 static void check_info(const char *model, const char *format, int64_t n_params, int64_t n_bytes, int64_t n_tensors,
                        int64_t n_layer, int64_t n_vocab)
 {
@@ -148,22 +121,23 @@ static void check_info(const char *model, const char *format, int64_t n_params, 
         const cJSON *d;
         cJSON_ArrayForEach(d, cJSON_GetObjectItem(t, "shape")) el *= d->valuedouble;
         sum_el += el;
-        sum_bytes += jnum(t, "bytes");
+        sum_bytes += lb_test_jnum(t, "bytes");
     }
-    EXPECT(strcmp(jstr(j, "arch"), "llama") == 0, "%s: arch '%s'", model, jstr(j, "arch"));
-    EXPECT(strcmp(jstr(j, "format"), format) == 0, "%s: format '%s', want %s", model, jstr(j, "format"), format);
-    EXPECT(jnum(j, "n_params") == (double)n_params, "%s: n_params %.0f, want %lld", model, jnum(j, "n_params"),
-           (long long)n_params);
-    EXPECT(jnum(j, "n_bytes") == (double)n_bytes, "%s: n_bytes %.0f, want %lld", model, jnum(j, "n_bytes"),
-           (long long)n_bytes);
+    EXPECT(strcmp(lb_test_jstr(j, "arch"), "llama") == 0, "%s: arch '%s'", model, lb_test_jstr(j, "arch"));
+    EXPECT(strcmp(lb_test_jstr(j, "format"), format) == 0, "%s: format '%s', want %s", model, lb_test_jstr(j, "format"),
+           format);
+    EXPECT(lb_test_jnum(j, "n_params") == (double)n_params, "%s: n_params %.0f, want %lld", model,
+           lb_test_jnum(j, "n_params"), (long long)n_params);
+    EXPECT(lb_test_jnum(j, "n_bytes") == (double)n_bytes, "%s: n_bytes %.0f, want %lld", model,
+           lb_test_jnum(j, "n_bytes"), (long long)n_bytes);
     EXPECT(cJSON_GetArraySize(ts) == n_tensors, "%s: %d tensors, want %lld", model, cJSON_GetArraySize(ts),
            (long long)n_tensors);
     EXPECT(sum_el == (double)n_params && sum_bytes == (double)n_bytes, "%s: tensor table sums to %.0f el, %.0f bytes",
            model, sum_el, sum_bytes);
-    EXPECT(jnum(j, "n_layer") == (double)n_layer && jnum(j, "n_vocab") == (double)n_vocab, "%s: n_layer %.0f n_vocab %.0f",
-           model, jnum(j, "n_layer"), jnum(j, "n_vocab"));
-    EXPECT(fabs(jnum(j, "bits_per_weight") - 8.0 * (double)n_bytes / (double)n_params) < 1e-9, "%s: bits_per_weight %g",
-           model, jnum(j, "bits_per_weight"));
+    EXPECT(lb_test_jnum(j, "n_layer") == (double)n_layer && lb_test_jnum(j, "n_vocab") == (double)n_vocab,
+           "%s: n_layer %.0f n_vocab %.0f", model, lb_test_jnum(j, "n_layer"), lb_test_jnum(j, "n_vocab"));
+    EXPECT(fabs(lb_test_jnum(j, "bits_per_weight") - 8.0 * (double)n_bytes / (double)n_params) < 1e-9,
+           "%s: bits_per_weight %g", model, lb_test_jnum(j, "bits_per_weight"));
     EXPECT(cJSON_IsObject(cJSON_GetObjectItem(j, "metadata")) && cJSON_GetObjectItem(j, "metadata")->child,
            "%s: metadata present", model);
     cJSON_Delete(j);
@@ -188,7 +162,7 @@ static void test_info(void)
      * token_embd Q8_0 (34 bytes / 32), the 7 linears of each block Q4_1 (20 bytes / 32), the 61
      * norms F32: 28311552 * 34/32 + 30 * 3538944 * 20/32 + 61 ... = 96576768 bytes. */
     const char *smol = lb_test_source(".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    if (exists(smol)) {
+    if (lb_test_file_exists(smol)) {
         int64_t ps = llama_params(49152, 576, 1536, 30, 192, true);
         CHECK(ps == 134515008);
         int64_t bytes = 49152LL * 576 / 32 * 34 + 30LL * 3538944 / 32 * 20 + (30LL * 2 * 576 + 576) * 4;
@@ -223,16 +197,17 @@ static void test_ppl(void)
     cJSON *j = cJSON_Parse(out);
     show(EXPECT(rc == 0 && j, "ppl gptq --json: exit %d", rc), out);
     if (j) {
-        EXPECT(strcmp(jstr(j, "protocol"), "gptq") == 0, "protocol '%s'", jstr(j, "protocol"));
-        EXPECT(jnum(j, "n_chunks") == 2 && jnum(j, "n_ctx") == 256, "n_chunks %g n_ctx %g", jnum(j, "n_chunks"),
-               jnum(j, "n_ctx"));
+        EXPECT(strcmp(lb_test_jstr(j, "protocol"), "gptq") == 0, "protocol '%s'", lb_test_jstr(j, "protocol"));
+        EXPECT(lb_test_jnum(j, "n_chunks") == 2 && lb_test_jnum(j, "n_ctx") == 256, "n_chunks %g n_ctx %g",
+               lb_test_jnum(j, "n_chunks"), lb_test_jnum(j, "n_ctx"));
         /* gptq scores every position but the last of each window: 2 * 255 */
-        EXPECT(jnum(j, "n_scored") == 2 * 255, "n_scored %g", jnum(j, "n_scored"));
-        double v = jnum(j, "ppl");
+        EXPECT(lb_test_jnum(j, "n_scored") == 2 * 255, "n_scored %g", lb_test_jnum(j, "n_scored"));
+        double v = lb_test_jnum(j, "ppl");
         EXPECT(isfinite(v) && v > 2 && v < 200, "ppl %g", v);
-        EXPECT(fabs(log(v) - jnum(j, "nll_mean")) < 1e-9, "ppl %g is exp(nll_mean %g)", v, jnum(j, "nll_mean"));
-        EXPECT(jnum(j, "ppl_stderr") > 0 && jnum(j, "tokens_per_s") > 0, "stderr %g tok/s %g", jnum(j, "ppl_stderr"),
-               jnum(j, "tokens_per_s"));
+        EXPECT(fabs(log(v) - lb_test_jnum(j, "nll_mean")) < 1e-9, "ppl %g is exp(nll_mean %g)", v,
+               lb_test_jnum(j, "nll_mean"));
+        EXPECT(lb_test_jnum(j, "ppl_stderr") > 0 && lb_test_jnum(j, "tokens_per_s") > 0, "stderr %g tok/s %g",
+               lb_test_jnum(j, "ppl_stderr"), lb_test_jnum(j, "tokens_per_s"));
         cJSON_Delete(j);
     }
     free(out);
