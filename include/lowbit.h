@@ -158,6 +158,32 @@ typedef struct lb_gen_stats {
 lb_status lb_generate(lb_model *m, const int32_t *prompt, int64_t n_prompt, int64_t n_predict,
                       const lb_sample_params *sp, lb_token_fn on_token, void *user, lb_gen_stats *stats);
 
+/* ---- conversion to GGUF ---- */
+
+typedef enum lb_convert_type {
+    LB_CONVERT_F32 = 0,  /* llama.cpp file type ALL_F32 */
+    LB_CONVERT_F16 = 1,  /* MOSTLY_F16 */
+    LB_CONVERT_BF16 = 2, /* MOSTLY_BF16 */
+    LB_CONVERT_Q8_0 = 3, /* MOSTLY_Q8_0 (rows not a multiple of 32 fall back to F16, as in
+                            convert_hf_to_gguf.py) */
+    LB_CONVERT_TYPE_COUNT
+} lb_convert_type;
+
+typedef struct lb_convert_params {
+    lb_convert_type type; /* of the 2-D weights; 1-D tensors (norms, biases) stay F32 */
+    const char *name;     /* general.name; NULL = from the source (directory or file name) */
+    lb_progress_fn progress; /* called after each tensor: (done, total) tensors */
+    void *progress_user;
+} lb_convert_params;
+
+/* Writes the model at model_path (any source lb_model_open reads) as a GGUF file that llama.cpp
+ * loads unchanged, as convert_hf_to_gguf.py / convert-llama2c-to-ggml would write it: llama.cpp
+ * metadata keys and tensor names, q/k of HF llama checkpoints permuted to interleaved pairs, the
+ * vocabulary (tokenizer.ggml.*), tied embeddings as token_embd only. One tensor is in memory at a
+ * time. out_path is written to a temporary name and renamed when complete; on failure it is left
+ * untouched. p may be NULL (F32). */
+lb_status lb_convert(const char *model_path, const char *out_path, const lb_convert_params *p);
+
 #ifdef __cplusplus
 }
 #endif

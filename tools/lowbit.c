@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,6 +30,7 @@ typedef struct verb {
 static int run_info(int argc, char **argv);
 static int run_ppl(int argc, char **argv);
 static int run_generate(int argc, char **argv);
+static int run_convert(int argc, char **argv);
 
 static const verb VERBS[] = {
     {"info", "architecture, metadata, tensors, sizes and bits per weight of a model",
@@ -74,6 +76,22 @@ static const verb VERBS[] = {
      "The prompt and then each generated token are written to stdout as they come; timings go\n"
      "to stderr.\n",
      run_generate},
+    {"convert", "write a model as a GGUF file that llama.cpp loads (f32, f16, bf16, q8_0)",
+     "usage: lowbit convert MODEL -o OUT.gguf [options]\n"
+     "\n"
+     "Writes MODEL (Hugging Face directory, .safetensors, GGUF or llama2.c checkpoint) as GGUF the\n"
+     "way llama.cpp's convert_hf_to_gguf.py / convert-llama2c-to-ggml do: llama.cpp metadata and\n"
+     "tensor names, q/k of Hugging Face llama checkpoints permuted to interleaved RoPE pairs, the\n"
+     "vocabulary, tied embeddings stored once. Norms and biases stay F32.\n"
+     "\n"
+     "  -o, --output FILE        the GGUF to write (required); written to FILE.tmp.PID and renamed\n"
+     "                           when complete, so a failed run leaves an existing FILE untouched\n"
+     "  --type f32|f16|bf16|q8_0 type of the 2-D weights (default f16); q8_0 rows whose length is\n"
+     "                           not a multiple of 32 are written F16, as convert_hf_to_gguf does\n"
+     "  --name NAME              general.name (default: from the model's file or directory name)\n"
+     "\n"
+     "A progress bar is drawn on stderr when it is a terminal or LOWBIT_PROGRESS=1.\n",
+     run_convert},
 };
 #define N_VERBS ((int)(sizeof VERBS / sizeof VERBS[0]))
 
@@ -445,6 +463,7 @@ static int run_info(int argc, char **argv)
 typedef struct progress {
     bool enabled, drawn;
     double t0, t_last;
+    const char *label, *unit; /* "ppl", "chunks" */
 } progress;
 
 static double now_s(void)
@@ -467,6 +486,8 @@ static void progress_init(progress *p)
     memset(p, 0, sizeof *p);
     p->enabled = env ? strcmp(env, "1") == 0 : isatty(STDERR_FILENO);
     p->t0 = p->t_last = now_s();
+    p->label = "ppl";
+    p->unit = "chunks";
 }
 
 /* lb_progress_fn: `ppl [#########.....] 12/40 chunks  3.1s  eta 7.2s`, redrawn in place at
@@ -486,7 +507,8 @@ static void progress_cb(void *user, int64_t done, int64_t total)
     fmt_duration(el, e1, sizeof e1);
     if (done > 0 && done < total) fmt_duration(el * (double)(total - done) / (double)done, e2, sizeof e2);
     else snprintf(e2, sizeof e2, "%s", done >= total ? "0s" : "?");
-    fprintf(stderr, "\rppl [%s] %lld/%lld chunks  %s  eta %s   ", bar, (long long)done, (long long)total, e1, e2);
+    fprintf(stderr, "\r%s [%s] %lld/%lld %s  %s  eta %s   ", p->label, bar, (long long)done, (long long)total, p->unit,
+            e1, e2);
     fflush(stderr);
     p->drawn = true;
 }
@@ -752,6 +774,43 @@ static int run_generate(int argc, char **argv)
     }
     lb_model_close(m);
     return rc;
+}
+
+// ---- convert ----
+
+static int run_convert(int argc, char **argv)
+{
+    cursor c = {.v = find_verb("convert"), .argc = argc, .argv = argv};
+    const char *path = NULL, *out = NULL, *val;
+    lb_convert_params cp = {.type = LB_CONVERT_F16};
+    for (c.i = 2; c.i < argc; c.i++) {
+        if (!c.no_more_options && strcmp(argv[c.i], "--") == 0) c.no_more_options = true;
+        else if (!is_option(&c)) positional(&c, &path);
+        else if (opt_value(&c, "--output", "-o", &val)) out = val;
+        else if (opt_value(&c, "--name", NULL, &val)) cp.name = val;
+        else if (opt_value(&c, "--type", NULL, &val)) {
+            static const char *const names[LB_CONVERT_TYPE_COUNT] = {
+                [LB_CONVERT_F32] = "f32", [LB_CONVERT_F16] = "f16", [LB_CONVERT_BF16] = "bf16", [LB_CONVERT_Q8_0] = "q8_0"};
+            int t = 0;
+            while (t < LB_CONVERT_TYPE_COUNT && strcasecmp(val, names[t]) != 0) t++;
+            if (t == LB_CONVERT_TYPE_COUNT) usage_error(c.v, "--type expects f32, f16, bf16 or q8_0, got '%s'", val);
+            cp.type = (lb_convert_type)t;
+        } else unknown_option(&c);
+    }
+    if (!path) usage_error(c.v, "missing MODEL");
+    if (!out || !*out) usage_error(c.v, "missing -o OUT.gguf");
+
+    progress prog;
+    progress_init(&prog);
+    prog.label = "convert";
+    prog.unit = "tensors";
+    cp.progress = progress_cb;
+    cp.progress_user = &prog;
+    lb_status st = lb_convert(path, out, &cp);
+    progress_done(&prog);
+    if (st) return fail_lib(st);
+    fprintf(stderr, "lowbit convert: wrote %s in %.1f s\n", out, now_s() - prog.t0);
+    return 0;
 }
 
 // ---- main ----

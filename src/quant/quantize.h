@@ -1,8 +1,8 @@
-/* Quantizers for every llama.cpp block type, bit-exact with llama.cpp (ggml-quants.c): without
- * importance weights each row is quantized exactly as quantize_row_<type>_ref does, with them
- * (an imatrix row of per-column weights) as quantize_<type>_impl does, i.e. the same result as
- * ggml_quantize_chunk(type, src, dst, start, n_rows, n_per_row, imatrix). Pure row functions:
- * no allocation, no I/O. */
+/* Quantizers for every llama.cpp block type, bit-exact with llama.cpp (ggml-quants.c): the
+ * same bytes as ggml_quantize_chunk(type, src, dst, start, n_rows, n_per_row, imatrix). Without
+ * importance weights that is quantize_row_<type>_ref for most types (IQ4_NL is the exception:
+ * quantize_iq4_nl searches with x^2 weights), with them (an imatrix row of per-column weights)
+ * quantize_<type>_impl. Pure row functions: no allocation, no I/O. */
 #ifndef LB_QUANT_QUANTIZE_H
 #define LB_QUANT_QUANTIZE_H
 

@@ -34,4 +34,31 @@ size_t lb_matmul_act_bytes(lb_type wtype, int64_t n_rows, int64_t n_in);
 lb_status lb_matmul_q(lb_type wtype, const void *W, int64_t n_out, int64_t n_in, const float *x, int64_t n_rows,
                       float *y, void *act, int n_threads);
 
+// ---- the reference kernels one by one (what lb_dot_traits_of hands out) ----
+
+/* Activation quantizers (act_quant.c): n a multiple of the target block size. */
+void lb_quantize_row_f32_ref(const float *restrict x, void *restrict y, int64_t n);
+void lb_quantize_row_f16_ref(const float *restrict x, void *restrict y, int64_t n);
+void lb_quantize_row_bf16_ref(const float *restrict x, void *restrict y, int64_t n);
+void lb_quantize_row_q8_0_ref(const float *restrict x, void *restrict y, int64_t n);
+void lb_quantize_row_q8_1_ref(const float *restrict x, void *restrict y, int64_t n);
+void lb_quantize_row_q8_k_ref(const float *restrict x, void *restrict y, int64_t n);
+
+/* Dot products (vec_dot_ref.c), llama.cpp's generic (scalar) fallbacks operation for operation. */
+void lb_vec_dot_f32_f32_ref(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void lb_vec_dot_f16_f16_ref(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void lb_vec_dot_bf16_bf16_ref(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void lb_vec_dot_q4_0_q8_0_ref(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void lb_vec_dot_q4_1_q8_1_ref(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void lb_vec_dot_q5_0_q8_0_ref(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void lb_vec_dot_q5_1_q8_1_ref(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void lb_vec_dot_q8_0_q8_0_ref(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void lb_vec_dot_iq4_nl_q8_0_ref(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void lb_vec_dot_q2_k_q8_k_ref(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void lb_vec_dot_q3_k_q8_k_ref(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void lb_vec_dot_q4_k_q8_k_ref(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void lb_vec_dot_q5_k_q8_k_ref(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void lb_vec_dot_q6_k_q8_k_ref(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void lb_vec_dot_iq4_xs_q8_k_ref(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+
 #endif
