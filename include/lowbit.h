@@ -184,6 +184,66 @@ typedef struct lb_convert_params {
  * untouched. p may be NULL (F32). */
 lb_status lb_convert(const char *model_path, const char *out_path, const lb_convert_params *p);
 
+/* ---- importance matrix (llama.cpp imatrix) ---- */
+
+/* Per linear weight (GGUF tensor names: blk.N.attn_q.weight, ..., blk.N.ffn_down.weight, and
+ * output.weight when asked for), the sum over all calibration tokens of the square of each input
+ * column, and the number of tokens: llama-imatrix's in_sum2 and counts. llama-quantize weights
+ * each column's rounding error by in_sum2 / counts. */
+typedef struct lb_imatrix lb_imatrix;
+
+typedef struct lb_imatrix_params {
+    int64_t n_ctx;        /* tokens per chunk; 0 = 512 (llama-imatrix's default context) */
+    int64_t n_chunks;     /* 0 = all that fit */
+    int64_t n_batch;      /* chunks evaluated together, layer-major; 0 = 1 (sums do not change) */
+    bool process_output;  /* also output.weight (llama-imatrix --process-output); a model with tied
+                             embeddings has none, as in llama-imatrix, whose output is token_embd */
+    const char *dataset;  /* recorded as the calibration data's name (imatrix.datasets); NULL = none */
+    lb_progress_fn progress; /* after each batch: (done, total) chunks */
+    void *progress_user;
+} lb_imatrix_params;
+
+/* Runs tokens through the model as llama-imatrix does: chunks of n_ctx tokens, the first token of
+ * each replaced by BOS when the model's vocabulary adds BOS (tokens should have been tokenized with
+ * add_bos = true, as llama-imatrix does), every position's linear inputs accumulated in double.
+ * Needs at least 2 * n_ctx tokens (as llama-imatrix). The result does not depend on the thread
+ * count. *out is owned by the caller (lb_imatrix_close). */
+lb_status lb_imatrix_collect(lb_model *m, const int32_t *tokens, int64_t n_tokens, const lb_imatrix_params *p,
+                             lb_imatrix **out);
+/* Writes llama.cpp's GGUF imatrix when path ends in ".gguf", otherwise its legacy binary .dat.
+ * Written to a temporary name and renamed when complete; on failure path is left untouched. */
+lb_status lb_imatrix_save(const lb_imatrix *im, const char *path);
+/* Reads either format (GGUF recognised by its magic). The legacy format stores mean squares times
+ * the number of chunks but not the chunk size: chunk_size (0 = 512) rebuilds sums and counts as
+ * llama.cpp does (sum = value * chunk_size, count = ncall * chunk_size). */
+lb_status lb_imatrix_load(const char *path, int64_t chunk_size, lb_imatrix **out);
+void lb_imatrix_close(lb_imatrix *im);
+/* collect + save. */
+lb_status lb_imatrix_compute(lb_model *m, const int32_t *tokens, int64_t n_tokens, const lb_imatrix_params *p,
+                             const char *out_path);
+
+typedef struct lb_imatrix_entry {
+    const char *name;   /* borrowed until lb_imatrix_close */
+    int64_t n_in;       /* input columns */
+    int64_t count;      /* tokens seen */
+    const double *sum2; /* [n_in] sum of x^2 per column */
+} lb_imatrix_entry;
+
+typedef struct lb_imatrix_info {
+    int64_t n_entries;   /* sorted by name (strcmp), as llama-imatrix stores them */
+    int64_t chunk_count; /* chunks the sums were computed over */
+    int64_t chunk_size;  /* tokens per chunk (0 when unknown) */
+    int64_t n_datasets;
+} lb_imatrix_info;
+
+void lb_imatrix_describe(const lb_imatrix *im, lb_imatrix_info *out);
+/* Entry i in [0, n_entries); false past the end. */
+bool lb_imatrix_get(const lb_imatrix *im, int64_t i, lb_imatrix_entry *out);
+/* Index of the entry with that name, -1 when absent. */
+int64_t lb_imatrix_find(const lb_imatrix *im, const char *name);
+/* Dataset name i (borrowed), NULL past the end. */
+const char *lb_imatrix_dataset(const lb_imatrix *im, int64_t i);
+
 #ifdef __cplusplus
 }
 #endif

@@ -141,7 +141,7 @@ static const lb_tensor_info *find(const conv *c, const char *hf, const char *ggu
 }
 
 /* convert_hf_to_gguf LlamaModel.generate_extra_tensors for rope_type "llama3": per-pair divisors
- * of the inverse frequencies, computed in float32 as torch does there. */
+ * of the inverse frequencies, computed in float32 with torch's roundings (byte-identical). */
 static lb_status llama3_rope_freqs(conv *c)
 {
     const lb_llama_config *g = &c->cfg;
@@ -153,11 +153,12 @@ static lb_status llama3_rope_freqs(conv *c)
     float low_wavelen = old_ctx / lo, high_wavelen = old_ctx / hi;
     for (int64_t i = 0; i < n; i++) {
         float freq = 1.0f / powf(g->rope_theta, (float)(2 * i) / (float)g->head_dim);
-        float wavelen = (float)(2 * M_PI) / freq;
+        /* torch computes `scalar / tensor` as reciprocal(tensor) * scalar: the same roundings */
+        float wavelen = (1.0f / freq) * (float)(2 * M_PI);
         if (wavelen < high_wavelen) c->rope_freqs[i] = 1.0f;
         else if (wavelen > low_wavelen) c->rope_freqs[i] = factor;
         else {
-            float smooth = (old_ctx / wavelen - lo) / (hi - lo);
+            float smooth = ((1.0f / wavelen) * old_ctx - lo) / (hi - lo);
             c->rope_freqs[i] = 1.0f / ((1 - smooth) / factor + smooth);
         }
     }

@@ -209,6 +209,7 @@ static void block_forward(lb_model *m, lb_kv_cache *kv, int64_t layer, int64_t n
 
 #pragma omp parallel for schedule(static) num_threads(m->n_threads) if (rows * E >= PAR_MIN_WORK)
     for (int64_t r = 0; r < rows; r++) rmsnorm(m->xn + r * E, m->x + r * E, b->attn_norm, E, c->norm_eps);
+    if (m->observe) m->observe(m->observe_user, (int)layer, LB_LINEAR_QKV, m->xn, rows, E);
     linear(m->q, m->xn, b->wq, rows, q_dim, E, false);
     linear(m->k, m->xn, b->wk, rows, kv_dim, E, false);
     linear(m->v, m->xn, b->wv, rows, kv_dim, E, false);
@@ -224,10 +225,12 @@ static void block_forward(lb_model *m, lb_kv_cache *kv, int64_t layer, int64_t n
         memcpy(kv_row(kv, kv->v, s, layer, pos), m->v + r * kv_dim, (size_t)kv_dim * sizeof(float));
     }
     attention(m, kv, layer, n_seq, n_tokens, pos0);
+    if (m->observe) m->observe(m->observe_user, (int)layer, LB_LINEAR_O, m->att, rows, q_dim);
     linear(m->x, m->att, b->wo, rows, E, q_dim, true);
 
 #pragma omp parallel for schedule(static) num_threads(m->n_threads) if (rows * E >= PAR_MIN_WORK)
     for (int64_t r = 0; r < rows; r++) rmsnorm(m->xn + r * E, m->x + r * E, b->ffn_norm, E, c->norm_eps);
+    if (m->observe) m->observe(m->observe_user, (int)layer, LB_LINEAR_GATE_UP, m->xn, rows, E);
     linear(m->gate, m->xn, b->w_gate, rows, F, E, false);
     linear(m->up, m->xn, b->w_up, rows, F, E, false);
 #pragma omp parallel for schedule(static) num_threads(m->n_threads) if (rows * F >= PAR_MIN_WORK)
@@ -235,6 +238,7 @@ static void block_forward(lb_model *m, lb_kv_cache *kv, int64_t layer, int64_t n
         float g = m->gate[i];
         m->gate[i] = g / (1.0f + expf(-g)) * m->up[i];
     }
+    if (m->observe) m->observe(m->observe_user, (int)layer, LB_LINEAR_DOWN, m->gate, rows, F);
     linear(m->x, m->gate, b->w_down, rows, E, F, true);
 }
 
@@ -264,6 +268,9 @@ lb_status lb_forward(lb_model *m, lb_kv_cache *kv, const int32_t *tokens, int64_
     for (int64_t l = 0; l < c->n_layer; l++) block_forward(m, kv, l, n_seq, n_tokens, pos0);
 #pragma omp parallel for schedule(static) num_threads(m->n_threads) if (rows * E >= PAR_MIN_WORK)
     for (int64_t r = 0; r < rows; r++) rmsnorm(m->xn + r * E, m->x + r * E, m->out_norm, E, c->norm_eps);
+    /* every row's final hidden state, whether or not its logits are asked for (llama-imatrix
+     * requests all logits so that output.weight sees every token) */
+    if (m->observe) m->observe(m->observe_user, -1, LB_LINEAR_OUTPUT, m->xn, rows, E);
     if (logits) {
         int64_t per_seq = n_tokens - first_logit;
         for (int64_t s = 0; s < n_seq; s++)

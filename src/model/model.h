@@ -29,6 +29,22 @@ typedef struct lb_llama_config {
  * it against the tensor shapes (mismatch -> LB_ERR_FORMAT naming the tensor). */
 lb_status lb_config_from_source(const lb_source *src, lb_llama_config *cfg);
 
+/* Which linear a forward-pass observer is shown the input of (one call per distinct input:
+ * q, k and v share theirs, gate and up theirs). */
+typedef enum lb_linear_role {
+    LB_LINEAR_QKV = 0,    /* attn_norm output -> attn_q, attn_k, attn_v   [rows][n_embd] */
+    LB_LINEAR_O = 1,      /* attention output -> attn_output              [rows][n_head*head_dim] */
+    LB_LINEAR_GATE_UP = 2, /* ffn_norm output -> ffn_gate, ffn_up         [rows][n_embd] */
+    LB_LINEAR_DOWN = 3,   /* silu(gate) * up -> ffn_down                  [rows][n_ff] */
+    LB_LINEAR_OUTPUT = 4, /* final norm output -> output (layer = -1)     [rows][n_embd] */
+    LB_LINEAR_ROLE_COUNT
+} lb_linear_role;
+
+/* Sees the input rows x[n_rows][n_in] of a linear group right before it runs (calibration:
+ * imatrix, Hessians). layer is the block index, -1 for the output head. */
+typedef void (*lb_linear_observer)(void *user, int layer, lb_linear_role role, const float *x, int64_t n_rows,
+                                   int64_t n_in);
+
 /* One transformer block, f32, row-major [n_out][n_in] linears. */
 typedef struct lb_block {
     float *attn_norm;        /* [n_embd] */
@@ -75,6 +91,10 @@ struct lb_model {
     float *scores;      /* [n_threads][cap_scores]: attention score block per thread */
     int64_t cap_scores; /* min(cap_rows, cap_ctx) * cap_ctx */
     int64_t cap_ctx;
+
+    /* optional: shown every linear group's input in lb_forward (NULL = off, no cost) */
+    lb_linear_observer observe;
+    void *observe_user;
 
     /* display strings for lb_model_meta / describe */
     char **meta_keys, **meta_vals;

@@ -13,6 +13,9 @@ called through ctypes:
   - "generic": ggml-cpu's ggml_vec_dot_<w>_<a>_generic, the scalar fallback lowbit's reference
     kernels transcribe (for F32/F16/BF16, which have no exported scalar version, a numpy
     transcription of vec.cpp's scalar loop: f32 products summed sequentially in f64);
+    (observed with llama-cpp-python 0.3.36: its ggml_vec_dot_q5_0_q8_0_generic misses the
+    exact value by far, as if the negative 5-bit quants were read as unsigned bytes; x86
+    builds never call it, and the C test reports rather than fails on a _generic that is off)
   - "simd": the vec_dot of ggml_get_type_traits_cpu(type), what llama.cpp runs on this CPU;
   - "exact": the dot of llama.cpp's dequantized weights with the dequantized activations
     (f16 d times q; Q8_K: f32 d times q), summed exactly (math.fsum of exact f64 products);
