@@ -472,15 +472,17 @@ static lb_status write_vocab(conv *c, lb_gguf_writer *w)
     const lb_tokenizer *tok = c->tok;
     const char *kind = lb_tokenizer_kind(tok);
     bool gpt2 = strcmp(kind, "byte-bpe") == 0, l2c = strcmp(kind, "llama2c") == 0;
-    int64_t nv = lb_tokenizer_n_vocab(tok);
-    if (nv != c->cfg.n_vocab)
-        fprintf(stderr, "lowbit: warning: the tokenizer has %lld tokens, the model %lld\n", (long long)nv,
-                (long long)c->cfg.n_vocab);
+    /* A padded embedding (vocab_size above the tokenizer's count) gets "[PAD<i>]" UNUSED tokens, as
+     * convert_hf_to_gguf pads; llama.cpp needs one token per embedding row. */
+    int64_t nv = lb_tokenizer_n_vocab(tok), n_out = c->cfg.n_vocab;
+    if (nv > n_out)
+        return lb_fail(LB_ERR_FORMAT, "%s: the tokenizer has %lld tokens, more than the model's %lld embedding rows",
+                       c->src->path, (long long)nv, (long long)n_out);
     lb_gguf_add_str(w, "tokenizer.ggml.model", gpt2 ? "gpt2" : "llama");
     if (gpt2) lb_gguf_add_str(w, "tokenizer.ggml.pre", pre_name(c));
 
     /* tokens; convert-llama2c-to-ggml renames ids 0/1/2 and writes ' ' as U+2581 */
-    lb_gguf_arr_str_begin(w, "tokenizer.ggml.tokens", (uint64_t)nv);
+    lb_gguf_arr_str_begin(w, "tokenizer.ggml.tokens", (uint64_t)n_out);
     char *esc = NULL;
     size_t esc_cap = 0;
     for (int32_t i = 0; i < nv; i++) {
@@ -509,10 +511,15 @@ static lb_status write_vocab(conv *c, lb_gguf_writer *w)
         }
     }
     free(esc);
+    for (int64_t i = nv; i < n_out; i++) {
+        char pad[32];
+        int n = snprintf(pad, sizeof pad, "[PAD%lld]", (long long)i);
+        lb_gguf_arr_str_push(w, pad, (size_t)n);
+    }
     lb_gguf_arr_str_end(w);
 
-    float *scores = lb_calloc((size_t)nv, sizeof *scores, "token scores");
-    int32_t *types = lb_calloc((size_t)nv, sizeof *types, "token types");
+    float *scores = lb_calloc((size_t)n_out, sizeof *scores, "token scores");
+    int32_t *types = lb_calloc((size_t)n_out, sizeof *types, "token types");
     if (!scores || !types) {
         free(scores), free(types);
         return LB_ERR_NOMEM;
@@ -528,8 +535,9 @@ static lb_status write_vocab(conv *c, lb_gguf_writer *w)
     }
     lb_status st = LB_OK;
     if (!gpt2 && !any_score && lb_tokenizer_n_merges(tok) > 0) st = scores_from_merges(tok, scores);
-    if (!st && !gpt2) lb_gguf_add_arr(w, "tokenizer.ggml.scores", LB_GGUF_FLOAT32, scores, (uint64_t)nv);
-    if (!st) lb_gguf_add_arr(w, "tokenizer.ggml.token_type", LB_GGUF_INT32, types, (uint64_t)nv);
+    for (int64_t i = nv; i < n_out; i++) scores[i] = -1000.0f, types[i] = 5; /* UNUSED */
+    if (!st && !gpt2) lb_gguf_add_arr(w, "tokenizer.ggml.scores", LB_GGUF_FLOAT32, scores, (uint64_t)n_out);
+    if (!st) lb_gguf_add_arr(w, "tokenizer.ggml.token_type", LB_GGUF_INT32, types, (uint64_t)n_out);
     free(scores);
     free(types);
     if (st) return st;
