@@ -31,6 +31,7 @@ static int run_info(int argc, char **argv);
 static int run_ppl(int argc, char **argv);
 static int run_generate(int argc, char **argv);
 static int run_convert(int argc, char **argv);
+static int run_imatrix(int argc, char **argv);
 
 static const verb VERBS[] = {
     {"info", "architecture, metadata, tensors, sizes and bits per weight of a model",
@@ -92,6 +93,29 @@ static const verb VERBS[] = {
      "\n"
      "A progress bar is drawn on stderr when it is a terminal or LOWBIT_PROGRESS=1.\n",
      run_convert},
+    {"imatrix", "importance matrix of a model on calibration text (llama-imatrix .dat or .gguf)",
+     "usage: lowbit imatrix MODEL --text FILE -o OUT [options]\n"
+     "\n"
+     "Runs the text through the model as llama.cpp's llama-imatrix does (chunks of --ctx tokens,\n"
+     "BOS replacing each chunk's first token when the vocabulary adds BOS) and records, for every\n"
+     "linear weight, the sum of each input column's square over all tokens and the token count.\n"
+     "llama-quantize --imatrix OUT (and lowbit quantize) weight rounding errors by them.\n"
+     "\n"
+     "  --text FILE, -f FILE  UTF-8 calibration text (required); one trailing newline is dropped,\n"
+     "                        as llama-imatrix -f does; needs at least 2 x --ctx tokens\n"
+     "  -o, --output OUT      the imatrix to write (required): GGUF when OUT ends in .gguf, else\n"
+     "                        llama.cpp's legacy .dat; written to OUT.tmp.PID and renamed when\n"
+     "                        complete, so a failed run leaves an existing OUT untouched\n"
+     "  --ctx N, -c N         tokens per chunk (default 512)\n"
+     "  --chunks N            use only the first N chunks (default all)\n"
+     "  --batch N, -b N       chunks evaluated together (default 1; the result is the same)\n"
+     "  --process-output      also record output.weight (as llama-imatrix --process-output; a\n"
+     "                        model with tied embeddings has none)\n"
+     "  --threads N, -t N     worker threads (default: all cores); the result does not change\n"
+     "  --tokenizer PATH      tokenizer file, when not beside the model or inside the GGUF\n"
+     "\n"
+     "A progress bar is drawn on stderr when it is a terminal or LOWBIT_PROGRESS=1.\n",
+     run_imatrix},
 };
 #define N_VERBS ((int)(sizeof VERBS / sizeof VERBS[0]))
 
@@ -810,6 +834,78 @@ static int run_convert(int argc, char **argv)
     progress_done(&prog);
     if (st) return fail_lib(st);
     fprintf(stderr, "lowbit convert: wrote %s in %.1f s\n", out, now_s() - prog.t0);
+    return 0;
+}
+
+// ---- imatrix ----
+
+static int run_imatrix(int argc, char **argv)
+{
+    cursor c = {.v = find_verb("imatrix"), .argc = argc, .argv = argv};
+    const char *path = NULL, *text_path = NULL, *out = NULL, *tokenizer = NULL, *val;
+    lb_imatrix_params ip = {0};
+    int n_threads = 0;
+    for (c.i = 2; c.i < argc; c.i++) {
+        if (!c.no_more_options && strcmp(argv[c.i], "--") == 0) c.no_more_options = true;
+        else if (!is_option(&c)) positional(&c, &path);
+        else if (opt_value(&c, "--text", "-f", &val)) text_path = val;
+        else if (opt_value(&c, "--output", "-o", &val)) out = val;
+        else if (opt_value(&c, "--ctx", "-c", &val)) ip.n_ctx = parse_int(&c, "--ctx", val, 2, INT32_MAX);
+        else if (opt_value(&c, "--chunks", NULL, &val)) ip.n_chunks = parse_int(&c, "--chunks", val, 1, INT64_MAX);
+        else if (opt_value(&c, "--batch", "-b", &val)) ip.n_batch = parse_int(&c, "--batch", val, 1, 65536);
+        else if (opt_value(&c, "--threads", "-t", &val)) n_threads = (int)parse_int(&c, "--threads", val, 1, 4096);
+        else if (opt_value(&c, "--tokenizer", NULL, &val)) tokenizer = val;
+        else if (opt_flag(&c, "--process-output")) ip.process_output = true;
+        else unknown_option(&c);
+    }
+    if (!path) usage_error(c.v, "missing MODEL");
+    if (!text_path) usage_error(c.v, "missing --text FILE");
+    if (!out || !*out) usage_error(c.v, "missing -o OUT");
+
+    size_t len = 0;
+    char *text = read_text(text_path, &len);
+    if (!text) return 1;
+    if (len > 0 && text[len - 1] == '\n') text[--len] = '\0'; /* as llama-imatrix -f */
+    lb_model *m = NULL;
+    lb_model_desc d;
+    int rc = open_for_text(path, n_threads, tokenizer, &m, &d);
+    if (rc) {
+        free(text);
+        return rc;
+    }
+    /* llama-imatrix tokenizes with BOS in front when the vocabulary adds one */
+    int32_t *tokens = NULL;
+    int64_t n_tokens = 0;
+    lb_status st = lb_tokenize(m, text, len, d.add_bos, false, &tokens, &n_tokens);
+    free(text);
+    if (st) {
+        rc = fail_lib(st);
+        lb_model_close(m);
+        return rc;
+    }
+    char *copy = strdup(text_path);
+    ip.dataset = copy ? copy : text_path;
+    progress prog;
+    progress_init(&prog);
+    prog.label = "imatrix";
+    ip.progress = progress_cb;
+    ip.progress_user = &prog;
+    lb_imatrix *im = NULL;
+    st = lb_imatrix_collect(m, tokens, n_tokens, &ip, &im);
+    progress_done(&prog);
+    free(tokens);
+    lb_model_close(m);
+    if (!st) st = lb_imatrix_save(im, out);
+    free(copy);
+    if (st) {
+        lb_imatrix_close(im);
+        return fail_lib(st);
+    }
+    lb_imatrix_info info;
+    lb_imatrix_describe(im, &info);
+    lb_imatrix_close(im);
+    fprintf(stderr, "lowbit imatrix: wrote %s: %lld entries, %lld chunks of %lld tokens, in %.1f s\n", out,
+            (long long)info.n_entries, (long long)info.chunk_count, (long long)info.chunk_size, now_s() - prog.t0);
     return 0;
 }
 
