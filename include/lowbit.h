@@ -44,6 +44,10 @@ typedef struct lb_open_params {
     const char *tokenizer_path; /* NULL = find it beside the model (or inside a GGUF) */
     bool no_weights;            /* read headers, config and tokenizer only (lowbit info) */
     bool quiet;                 /* no progress on stderr */
+    bool llamacpp_numerics;     /* keep quantized weights as stored and multiply them against
+                                   8-bit-quantized activations, as llama.cpp's CPU backend does
+                                   (its perplexities, its memory); default: decode weights to f32
+                                   and compute exactly */
 } lb_open_params;
 
 /* Opens a Hugging Face directory, a .safetensors file, a GGUF file or a llama2.c checkpoint.

@@ -63,14 +63,15 @@ static lb_status collect_meta(lb_model *m)
 static lb_status load_weights(lb_model *m)
 {
     const lb_llama_config *c = &m->cfg;
-    lb_status st = lb_weights_load_globals(m->src, c, &m->tok_embd, &m->out_norm, &m->output);
+    bool keep_q = m->params.llamacpp_numerics;
+    lb_status st = lb_weights_load_globals(m->src, c, keep_q, &m->tok_embd, &m->out_norm, &m->output);
     if (st) return st;
     m->blocks = lb_calloc((size_t)c->n_layer, sizeof(lb_block), "blocks");
     if (!m->blocks) return LB_ERR_NOMEM;
     lb_progress pr;
     lb_progress_begin(&pr, "loading", c->n_layer, m->params.quiet);
     for (int64_t l = 0; l < c->n_layer; l++) {
-        if ((st = lb_weights_load_block(m->src, c, (int)l, &m->blocks[l]))) return st;
+        if ((st = lb_weights_load_block(m->src, c, (int)l, keep_q, &m->blocks[l]))) return st;
         lb_progress_update(&pr, l + 1);
     }
     lb_progress_end(&pr);
@@ -119,11 +120,12 @@ void lb_model_close(lb_model *m)
     if (m->blocks)
         for (int64_t l = 0; l < m->cfg.n_layer; l++) lb_block_free(&m->blocks[l]);
     free(m->blocks);
-    if (m->output != m->tok_embd) free(m->output);
+    if (m->output.f32 != m->tok_embd) free(m->output.f32);
     free(m->tok_embd);
     free(m->out_norm);
     lb_rope_free(&m->rope);
-    float *scratch[] = {m->x, m->xn, m->q, m->k, m->v, m->att, m->gate, m->up, m->scores};
+    float *scratch[] = {m->x, m->xn, m->q, m->k, m->v, m->att, m->gate, m->up, m->qout, m->scores};
+    free(m->act);
     for (size_t i = 0; i < sizeof scratch / sizeof scratch[0]; i++) free(scratch[i]);
     for (int64_t i = 0; i < m->n_meta; i++) {
         free(m->meta_keys[i]);

@@ -56,6 +56,8 @@ static const verb VERBS[] = {
      "  --chunks N                score only the first N chunks (default all)\n"
      "  --threads N               worker threads (default: all cores)\n"
      "  --tokenizer PATH          tokenizer file, when not beside the model or inside the GGUF\n"
+     "  --numerics exact|llamacpp exact (default): weights decoded to f32; llamacpp: quantized\n"
+     "                            weights times 8-bit activations, as llama.cpp computes\n"
      "  --json                    print the result as one JSON object\n"
      "\n"
      "A progress bar is drawn on stderr when it is a terminal or LOWBIT_PROGRESS=1.\n",
@@ -71,6 +73,8 @@ static const verb VERBS[] = {
      "  --seed S            random seed (default: from the clock, printed on stderr)\n"
      "  --threads N         worker threads (default: all cores)\n"
      "  --tokenizer PATH    tokenizer file, when not beside the model or inside the GGUF\n"
+     "  --numerics M        exact (default: weights decoded to f32) or llamacpp (quantized\n"
+     "                      weights times 8-bit activations, as llama.cpp computes)\n"
      "  --no-bos            do not put BOS before the prompt (by default it is there when the\n"
      "                      model's tokenizer adds one, e.g. Llama 2; not for SmolLM2, Qwen)\n"
      "\n"
@@ -214,6 +218,15 @@ static bool is_option(const cursor *c) { return !c->no_more_options && c->argv[c
 
 /* Whole-string integer in [lo, hi]; anything else ("12x", "", "1e3", out of range) is a usage
  * error naming the option. */
+/* --numerics exact|llamacpp (see lb_open_params.llamacpp_numerics) */
+static bool parse_numerics(const cursor *c, const char *s)
+{
+    if (strcmp(s, "exact") == 0) return false;
+    if (strcmp(s, "llamacpp") == 0) return true;
+    usage_error(c->v, "--numerics expects exact or llamacpp, got '%s'", s);
+    return false;
+}
+
 static int64_t parse_int(const cursor *c, const char *opt, const char *s, int64_t lo, int64_t hi)
 {
     char *end;
@@ -577,9 +590,10 @@ static char *read_text(const char *path, size_t *len)
 }
 
 /* Opens a model for evaluation and checks that it can tokenize. */
-static int open_for_text(const char *path, int n_threads, const char *tokenizer, lb_model **m, lb_model_desc *d)
+static int open_for_text(const char *path, int n_threads, const char *tokenizer, bool llamacpp_numerics, lb_model **m,
+                         lb_model_desc *d)
 {
-    lb_open_params op = {.n_threads = n_threads, .tokenizer_path = tokenizer};
+    lb_open_params op = {.n_threads = n_threads, .tokenizer_path = tokenizer, .llamacpp_numerics = llamacpp_numerics};
     lb_status st = lb_model_open(path, &op, m);
     if (st) return fail_lib(st);
     if ((st = lb_model_describe(*m, d))) {
@@ -607,6 +621,7 @@ static int run_ppl(int argc, char **argv)
 {
     cursor c = {.v = find_verb("ppl"), .argc = argc, .argv = argv};
     const char *path = NULL, *text_path = NULL, *tokenizer = NULL, *val;
+    bool llamacpp_numerics = false;
     lb_ppl_params pp = {.protocol = LB_PPL_LLAMACPP};
     int n_threads = 0;
     bool json = false;
@@ -619,6 +634,7 @@ static int run_ppl(int argc, char **argv)
         else if (opt_value(&c, "--chunks", NULL, &val)) pp.n_chunks = parse_int(&c, "--chunks", val, 1, INT64_MAX);
         else if (opt_value(&c, "--threads", "-t", &val)) n_threads = (int)parse_int(&c, "--threads", val, 1, 4096);
         else if (opt_value(&c, "--tokenizer", NULL, &val)) tokenizer = val;
+        else if (opt_value(&c, "--numerics", NULL, &val)) llamacpp_numerics = parse_numerics(&c, val);
         else if (opt_value(&c, "--protocol", NULL, &val)) {
             if (strcmp(val, "llamacpp") == 0) pp.protocol = LB_PPL_LLAMACPP;
             else if (strcmp(val, "gptq") == 0) pp.protocol = LB_PPL_GPTQ;
@@ -639,7 +655,7 @@ static int run_ppl(int argc, char **argv)
 
     lb_model *m = NULL;
     lb_model_desc d;
-    int rc = open_for_text(path, n_threads, tokenizer, &m, &d);
+    int rc = open_for_text(path, n_threads, tokenizer, llamacpp_numerics, &m, &d);
     if (rc) {
         free(text);
         return rc;
@@ -730,6 +746,7 @@ static int run_generate(int argc, char **argv)
 {
     cursor c = {.v = find_verb("generate"), .argc = argc, .argv = argv};
     const char *path = NULL, *prompt = NULL, *tokenizer = NULL, *val;
+    bool llamacpp_numerics = false;
     int64_t n_predict = 128;
     lb_sample_params sp = {.temp = 0.8f, .top_k = 40, .top_p = 0.95f};
     bool have_seed = false, no_bos = false;
@@ -745,6 +762,7 @@ static int run_generate(int argc, char **argv)
         else if (opt_value(&c, "--seed", "-s", &val)) sp.seed = parse_u64(&c, "--seed", val), have_seed = true;
         else if (opt_value(&c, "--threads", "-t", &val)) n_threads = (int)parse_int(&c, "--threads", val, 1, 4096);
         else if (opt_value(&c, "--tokenizer", NULL, &val)) tokenizer = val;
+        else if (opt_value(&c, "--numerics", NULL, &val)) llamacpp_numerics = parse_numerics(&c, val);
         else if (opt_flag(&c, "--no-bos")) no_bos = true;
         else unknown_option(&c);
     }
@@ -758,7 +776,7 @@ static int run_generate(int argc, char **argv)
 
     lb_model *m = NULL;
     lb_model_desc d;
-    int rc = open_for_text(path, n_threads, tokenizer, &m, &d);
+    int rc = open_for_text(path, n_threads, tokenizer, llamacpp_numerics, &m, &d);
     if (rc) return rc;
     int32_t *tokens = NULL;
     int64_t n_tokens = 0;
@@ -843,6 +861,7 @@ static int run_imatrix(int argc, char **argv)
 {
     cursor c = {.v = find_verb("imatrix"), .argc = argc, .argv = argv};
     const char *path = NULL, *text_path = NULL, *out = NULL, *tokenizer = NULL, *val;
+    bool llamacpp_numerics = false;
     lb_imatrix_params ip = {0};
     int n_threads = 0;
     for (c.i = 2; c.i < argc; c.i++) {
@@ -855,6 +874,7 @@ static int run_imatrix(int argc, char **argv)
         else if (opt_value(&c, "--batch", "-b", &val)) ip.n_batch = parse_int(&c, "--batch", val, 1, 65536);
         else if (opt_value(&c, "--threads", "-t", &val)) n_threads = (int)parse_int(&c, "--threads", val, 1, 4096);
         else if (opt_value(&c, "--tokenizer", NULL, &val)) tokenizer = val;
+        else if (opt_value(&c, "--numerics", NULL, &val)) llamacpp_numerics = parse_numerics(&c, val);
         else if (opt_flag(&c, "--process-output")) ip.process_output = true;
         else unknown_option(&c);
     }
@@ -868,7 +888,7 @@ static int run_imatrix(int argc, char **argv)
     if (len > 0 && text[len - 1] == '\n') text[--len] = '\0'; /* as llama-imatrix -f */
     lb_model *m = NULL;
     lb_model_desc d;
-    int rc = open_for_text(path, n_threads, tokenizer, &m, &d);
+    int rc = open_for_text(path, n_threads, tokenizer, llamacpp_numerics, &m, &d);
     if (rc) {
         free(text);
         return rc;

@@ -14,6 +14,7 @@
  * depend on the thread count. */
 #include "model/model.h"
 #include "model/rope.h"
+#include "kernels/ref/vec_dot.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -81,6 +82,17 @@ lb_status lb_model_reserve(lb_model *m, int64_t n_rows, int64_t n_ctx)
         *bufs[i].p = lb_malloc((size_t)(n_rows * bufs[i].width) * sizeof(float), "forward scratch");
         if (!*bufs[i].p) return LB_ERR_NOMEM;
     }
+    /* quantized linears: their product before accumulation, and the quantized activations
+     * (at most 4 bytes per input element, for f32 partners, plus block headers) */
+    int64_t widest = c->n_vocab;
+    int64_t dims[] = {c->n_embd, c->n_ff, q_dim, kv_dim};
+    for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
+        if (dims[i] > widest) widest = dims[i];
+    free(m->qout);
+    free(m->act);
+    m->qout = lb_malloc((size_t)(n_rows * widest) * sizeof(float), "forward scratch");
+    m->act = lb_malloc((size_t)(n_rows * widest) * sizeof(float) + 4096, "quantized activations");
+    if (!m->qout || !m->act) return LB_ERR_NOMEM;
     /* per thread: a [tokens][n_ctx] score block, tokens <= min(rows, n_ctx) */
     int64_t per_thread = (n_rows < n_ctx ? n_rows : n_ctx) * n_ctx;
     free(m->scores);
@@ -103,17 +115,29 @@ static void rmsnorm(float *restrict y, const float *restrict x, const float *res
     for (int64_t i = 0; i < n; i++) y[i] = (x[i] * scale) * w[i];
 }
 
-/* C[rows][n_out] (+)= A[rows][n_in] W[n_out][n_in]^T. A row or two (token generation) goes
- * through sgemv: sgemm would first pack (copy) all of W, which costs more than the product. */
-static void linear(float *C, const float *A, const float *W, int64_t rows, int64_t n_out, int64_t n_in, bool accumulate)
+/* C[rows][n_out] (+)= A[rows][n_in] W[n_out][n_in]^T.
+ * Decoded weights: OpenBLAS; a row or two (token generation) through sgemv, since sgemm would
+ * first pack (copy) all of W, which costs more than the product.
+ * Quantized weights (llamacpp numerics): activations are quantized to the weight type's
+ * 8-bit partner and multiplied block by block (lb_matmul_q), as llama.cpp does. */
+static void linear(lb_model *m, float *C, const float *A, const lb_weight *W, int64_t rows, int64_t n_out, int64_t n_in,
+                   bool accumulate)
 {
+    if (!W->f32) {
+        float *dst = accumulate ? m->qout : C;
+        lb_status st = lb_matmul_q(W->type, W->q, n_out, n_in, A, rows, dst, m->act, m->n_threads);
+        LB_ASSERT(st == LB_OK); /* types and shapes were validated when the model opened */
+        if (accumulate)
+            for (int64_t i = 0; i < rows * n_out; i++) C[i] += dst[i];
+        return;
+    }
     if (rows <= 2) {
         for (int64_t r = 0; r < rows; r++)
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n_out, (int)n_in, 1.0f, W, (int)n_in, A + r * n_in, 1,
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n_out, (int)n_in, 1.0f, W->f32, (int)n_in, A + r * n_in, 1,
                         accumulate ? 1.0f : 0.0f, C + r * n_out, 1);
         return;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)n_out, (int)n_in, 1.0f, A, (int)n_in, W,
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)n_out, (int)n_in, 1.0f, A, (int)n_in, W->f32,
                 (int)n_in, accumulate ? 1.0f : 0.0f, C, (int)n_out);
 }
 
@@ -210,9 +234,9 @@ static void block_forward(lb_model *m, lb_kv_cache *kv, int64_t layer, int64_t n
 #pragma omp parallel for schedule(static) num_threads(m->n_threads) if (rows * E >= PAR_MIN_WORK)
     for (int64_t r = 0; r < rows; r++) rmsnorm(m->xn + r * E, m->x + r * E, b->attn_norm, E, c->norm_eps);
     if (m->observe) m->observe(m->observe_user, (int)layer, LB_LINEAR_QKV, m->xn, rows, E);
-    linear(m->q, m->xn, b->wq, rows, q_dim, E, false);
-    linear(m->k, m->xn, b->wk, rows, kv_dim, E, false);
-    linear(m->v, m->xn, b->wv, rows, kv_dim, E, false);
+    linear(m, m->q, m->xn, &b->wq, rows, q_dim, E, false);
+    linear(m, m->k, m->xn, &b->wk, rows, kv_dim, E, false);
+    linear(m, m->v, m->xn, &b->wv, rows, kv_dim, E, false);
     add_bias(m->q, b->bq, rows, q_dim);
     add_bias(m->k, b->bk, rows, kv_dim);
     add_bias(m->v, b->bv, rows, kv_dim);
@@ -226,25 +250,25 @@ static void block_forward(lb_model *m, lb_kv_cache *kv, int64_t layer, int64_t n
     }
     attention(m, kv, layer, n_seq, n_tokens, pos0);
     if (m->observe) m->observe(m->observe_user, (int)layer, LB_LINEAR_O, m->att, rows, q_dim);
-    linear(m->x, m->att, b->wo, rows, E, q_dim, true);
+    linear(m, m->x, m->att, &b->wo, rows, E, q_dim, true);
 
 #pragma omp parallel for schedule(static) num_threads(m->n_threads) if (rows * E >= PAR_MIN_WORK)
     for (int64_t r = 0; r < rows; r++) rmsnorm(m->xn + r * E, m->x + r * E, b->ffn_norm, E, c->norm_eps);
     if (m->observe) m->observe(m->observe_user, (int)layer, LB_LINEAR_GATE_UP, m->xn, rows, E);
-    linear(m->gate, m->xn, b->w_gate, rows, F, E, false);
-    linear(m->up, m->xn, b->w_up, rows, F, E, false);
+    linear(m, m->gate, m->xn, &b->w_gate, rows, F, E, false);
+    linear(m, m->up, m->xn, &b->w_up, rows, F, E, false);
 #pragma omp parallel for schedule(static) num_threads(m->n_threads) if (rows * F >= PAR_MIN_WORK)
     for (int64_t i = 0; i < rows * F; i++) {
         float g = m->gate[i];
         m->gate[i] = g / (1.0f + expf(-g)) * m->up[i];
     }
     if (m->observe) m->observe(m->observe_user, (int)layer, LB_LINEAR_DOWN, m->gate, rows, F);
-    linear(m->x, m->gate, b->w_down, rows, E, F, true);
+    linear(m, m->x, m->gate, &b->w_down, rows, E, F, true);
 }
 
 void lb_logits_rows(lb_model *m, const float *hidden, int64_t n_rows, float *logits)
 {
-    linear(logits, hidden, m->output, n_rows, m->cfg.n_vocab, m->cfg.n_embd, false);
+    linear(m, logits, hidden, &m->output, n_rows, m->cfg.n_vocab, m->cfg.n_embd, false);
 }
 
 lb_status lb_forward(lb_model *m, lb_kv_cache *kv, const int32_t *tokens, int64_t n_seq, int64_t n_tokens, int64_t pos0,

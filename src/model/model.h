@@ -45,14 +45,23 @@ typedef enum lb_linear_role {
 typedef void (*lb_linear_observer)(void *user, int layer, lb_linear_role role, const float *x, int64_t n_rows,
                                    int64_t n_in);
 
-/* One transformer block, f32, row-major [n_out][n_in] linears. */
+/* A linear layer's weight, row-major [n_out][n_in]: decoded to f32 (exact numerics), or, when
+ * the model opens with llamacpp_numerics, the stored quantized rows multiplied against 8-bit
+ * activations the way llama.cpp's CPU backend does (src/kernels). */
+typedef struct lb_weight {
+    float *f32;    /* owned, or NULL when kept quantized */
+    const void *q; /* stored rows of `type`, borrowed from the source mapping */
+    lb_type type;
+} lb_weight;
+
+/* One transformer block. */
 typedef struct lb_block {
-    float *attn_norm;        /* [n_embd] */
-    float *wq, *wk, *wv, *wo; /* [n_head*head_dim][n_embd], [n_head_kv*head_dim][n_embd] x2, [n_embd][n_head*head_dim] */
-    float *bq, *bk, *bv;     /* qwen2 biases or NULL */
-    float *ffn_norm;         /* [n_embd] */
-    float *w_gate, *w_up;    /* [n_ff][n_embd] */
-    float *w_down;           /* [n_embd][n_ff] */
+    float *attn_norm;            /* [n_embd] */
+    lb_weight wq, wk, wv, wo;    /* [n_head*head_dim][n_embd], [n_head_kv*head_dim][n_embd] x2, [n_embd][n_head*head_dim] */
+    float *bq, *bk, *bv;         /* qwen2 biases or NULL */
+    float *ffn_norm;             /* [n_embd] */
+    lb_weight w_gate, w_up;      /* [n_ff][n_embd] */
+    lb_weight w_down;            /* [n_embd][n_ff] */
 } lb_block;
 
 /* RoPE tables per dimension pair: inv_freq[head_dim/2] (llama3/linear scaling applied). */
@@ -81,13 +90,15 @@ struct lb_model {
     /* weights (NULL when opened with no_weights) */
     float *tok_embd; /* [n_vocab][n_embd] */
     float *out_norm; /* [n_embd] */
-    float *output;   /* [n_vocab][n_embd]; == tok_embd when tied */
+    lb_weight output; /* [n_vocab][n_embd]; output.f32 == tok_embd when tied and decoded */
     lb_block *blocks; /* [n_layer] */
     lb_rope rope;
 
     /* scratch for lb_forward, sized for cap_rows = n_seq * n_tokens rows */
     int64_t cap_rows;
     float *x, *xn, *q, *k, *v, *att, *gate, *up; /* [rows][...] */
+    float *qout;        /* [rows][max width]: product of a quantized linear before accumulation */
+    void *act;          /* activations quantized for the vec_dot kernels */
     float *scores;      /* [n_threads][cap_scores]: attention score block per thread */
     int64_t cap_scores; /* min(cap_rows, cap_ctx) * cap_ctx */
     int64_t cap_ctx;

@@ -2,6 +2,7 @@
  * shape against the configuration, and decodes it to f32. Missing tensors, wrong shapes and
  * non-finite values are reported with the tensor's name, file and byte offset. */
 #include "model/weights.h"
+#include "kernels/ref/vec_dot.h"
 #include "quant/types.h"
 
 #include <math.h>
@@ -97,24 +98,46 @@ static lb_status load(const lb_source *src, role_names r, int layer, int64_t d0,
     return st ? st : lb_tensor_to_f32(t, out);
 }
 
-lb_status lb_weights_load_block(const lb_source *src, const lb_llama_config *c, int layer, lb_block *b)
+/* A linear weight: decoded to f32, or, with llamacpp numerics and a type the vec_dot kernels
+ * take, kept as stored (still decoded once to reject NaN/Inf, then the copy is dropped). */
+static lb_status load_linear(const lb_source *src, role_names r, int layer, int64_t d0, int64_t d1, bool keep_quantized,
+                             lb_weight *w)
+{
+    memset(w, 0, sizeof *w);
+    lb_status st = load(src, r, layer, d0, d1, false, &w->f32);
+    if (st) return st;
+    char name[160];
+    const lb_tensor_info *t = find_role(src, r, layer, name, sizeof name);
+    w->type = t->type;
+    if (keep_quantized && t->type != LB_TYPE_F32 && lb_dot_traits_of(t->type)) {
+        free(w->f32);
+        w->f32 = NULL;
+        w->q = t->data;
+    } else {
+        w->type = LB_TYPE_F32;
+    }
+    return LB_OK;
+}
+
+lb_status lb_weights_load_block(const lb_source *src, const lb_llama_config *c, int layer, bool keep_quantized,
+                                lb_block *b)
 {
     memset(b, 0, sizeof *b);
     int64_t q_dim = c->n_head * c->head_dim, kv_dim = c->n_head_kv * c->head_dim;
     const role_names *R = BLOCK_ROLES;
     lb_status st;
     if ((st = load(src, R[R_ATTN_NORM], layer, c->n_embd, 0, false, &b->attn_norm)) ||
-        (st = load(src, R[R_Q], layer, q_dim, c->n_embd, false, &b->wq)) ||
-        (st = load(src, R[R_K], layer, kv_dim, c->n_embd, false, &b->wk)) ||
-        (st = load(src, R[R_V], layer, kv_dim, c->n_embd, false, &b->wv)) ||
-        (st = load(src, R[R_O], layer, c->n_embd, q_dim, false, &b->wo)) ||
+        (st = load_linear(src, R[R_Q], layer, q_dim, c->n_embd, keep_quantized, &b->wq)) ||
+        (st = load_linear(src, R[R_K], layer, kv_dim, c->n_embd, keep_quantized, &b->wk)) ||
+        (st = load_linear(src, R[R_V], layer, kv_dim, c->n_embd, keep_quantized, &b->wv)) ||
+        (st = load_linear(src, R[R_O], layer, c->n_embd, q_dim, keep_quantized, &b->wo)) ||
         (st = load(src, R[R_QB], layer, q_dim, 0, !c->qkv_bias, &b->bq)) ||
         (st = load(src, R[R_KB], layer, kv_dim, 0, !c->qkv_bias, &b->bk)) ||
         (st = load(src, R[R_VB], layer, kv_dim, 0, !c->qkv_bias, &b->bv)) ||
         (st = load(src, R[R_FFN_NORM], layer, c->n_embd, 0, false, &b->ffn_norm)) ||
-        (st = load(src, R[R_GATE], layer, c->n_ff, c->n_embd, false, &b->w_gate)) ||
-        (st = load(src, R[R_UP], layer, c->n_ff, c->n_embd, false, &b->w_up)) ||
-        (st = load(src, R[R_DOWN], layer, c->n_embd, c->n_ff, false, &b->w_down))) {
+        (st = load_linear(src, R[R_GATE], layer, c->n_ff, c->n_embd, keep_quantized, &b->w_gate)) ||
+        (st = load_linear(src, R[R_UP], layer, c->n_ff, c->n_embd, keep_quantized, &b->w_up)) ||
+        (st = load_linear(src, R[R_DOWN], layer, c->n_embd, c->n_ff, keep_quantized, &b->w_down))) {
         lb_block_free(b);
         return st;
     }
@@ -123,27 +146,30 @@ lb_status lb_weights_load_block(const lb_source *src, const lb_llama_config *c, 
 
 void lb_block_free(lb_block *b)
 {
-    float *all[] = {b->attn_norm, b->wq, b->wk, b->wv, b->wo, b->bq, b->bk, b->bv, b->ffn_norm, b->w_gate, b->w_up, b->w_down};
+    float *all[] = {b->attn_norm, b->wq.f32, b->wk.f32, b->wv.f32, b->wo.f32, b->bq, b->bk, b->bv, b->ffn_norm,
+                    b->w_gate.f32, b->w_up.f32, b->w_down.f32};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) free(all[i]);
     memset(b, 0, sizeof *b);
 }
 
-lb_status lb_weights_load_globals(const lb_source *src, const lb_llama_config *c, float **tok_embd, float **out_norm,
-                                  float **output)
+lb_status lb_weights_load_globals(const lb_source *src, const lb_llama_config *c, bool keep_quantized, float **tok_embd,
+                                  float **out_norm, lb_weight *output)
 {
-    *tok_embd = *out_norm = *output = NULL;
+    *tok_embd = *out_norm = NULL;
+    memset(output, 0, sizeof *output);
     lb_status st;
     /* Tied checkpoints may store only one of the two matrices (tinystories-656k keeps lm_head). */
     char name[160];
     bool have_embd = find_role(src, ROLE_TOK_EMBD, 0, name, sizeof name) != NULL;
     bool have_out = find_role(src, ROLE_OUTPUT, 0, name, sizeof name) != NULL;
-    if ((st = load(src, have_embd || !have_out ? ROLE_TOK_EMBD : ROLE_OUTPUT, 0, c->n_vocab, c->n_embd, false, tok_embd)))
-        return st;
+    role_names embd_role = have_embd || !have_out ? ROLE_TOK_EMBD : ROLE_OUTPUT;
+    if ((st = load(src, embd_role, 0, c->n_vocab, c->n_embd, false, tok_embd))) return st;
     if ((st = load(src, ROLE_OUT_NORM, 0, c->n_embd, 0, false, out_norm))) goto fail;
-    if (c->tied_embeddings || !have_out || !have_embd) {
-        *output = *tok_embd;
-    } else if ((st = load(src, ROLE_OUTPUT, 0, c->n_vocab, c->n_embd, false, output))) {
-        goto fail;
+    bool tied = c->tied_embeddings || !have_out || !have_embd;
+    if ((st = load_linear(src, tied ? embd_role : ROLE_OUTPUT, 0, c->n_vocab, c->n_embd, keep_quantized, output))) goto fail;
+    if (tied && output->f32) { /* one decoded copy serves both */
+        free(output->f32);
+        output->f32 = *tok_embd;
     }
     return LB_OK;
 fail:

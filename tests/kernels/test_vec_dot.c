@@ -117,10 +117,9 @@ static const lb_type k_wtypes[] = {LB_TYPE_F32,  LB_TYPE_F16,  LB_TYPE_BF16, LB_
 
 static double tol_of(int64_t n, double mag) { return ((double)n / 32.0 + 8.0) * ldexp(1.0, -23) * mag; }
 
-static void test_vec_dot_type(const acts *a, lb_type wt)
+static void test_vec_dot_type(const acts *a, lb_type wt, const lb_dot_traits *dt, const char *kernels)
 {
     const lb_type_traits *tt = lb_type_traits_of(wt);
-    const lb_dot_traits *dt = lb_dot_traits_of(wt);
     if (!EXPECT(tt && dt, "no dot traits for type %d", (int)wt)) return;
     char rel[128];
     snprintf(rel, sizeof rel, "tests/golden/vec_dot/%s.bin", tt->name);
@@ -200,8 +199,8 @@ static void test_vec_dot_type(const acts *a, lb_type wt)
         free(amis);
         w += wbytes;
     }
-    printf("%-6s x %-4s %2u rows: max |d|/M vs exact %.2e, vs llama.cpp SIMD %.2e, vs %s %.2e; bit-equal to it %d/%u",
-           tt->name, at->name, n_cases, worst_exact, worst_simd, generic_is_ggml ? "generic" : "scalar", worst_generic,
+    printf("%-6s x %-4s %-8s %2u rows: max |d|/M vs exact %.2e, vs llama.cpp SIMD %.2e, vs %s %.2e; bit-equal to it %d/%u",
+           tt->name, at->name, kernels, n_cases, worst_exact, worst_simd, generic_is_ggml ? "generic" : "scalar", worst_generic,
            same_generic, n_cases);
     if (generic_broken) printf("; llama.cpp's _generic itself off the exact value in %d rows (its bug)", generic_broken);
     printf("\n");
@@ -349,7 +348,12 @@ int main(void)
     acts a;
     if (acts_load(&a)) {
         test_act_quant(&a);
-        for (size_t i = 0; i < sizeof k_wtypes / sizeof k_wtypes[0]; i++) test_vec_dot_type(&a, k_wtypes[i]);
+        /* the reference kernels, then (when they differ) the ones lb_dot_traits_of picks here */
+        for (size_t i = 0; i < sizeof k_wtypes / sizeof k_wtypes[0]; i++) {
+            const lb_dot_traits *ref = lb_dot_traits_ref_of(k_wtypes[i]), *best = lb_dot_traits_of(k_wtypes[i]);
+            test_vec_dot_type(&a, k_wtypes[i], ref, "ref");
+            if (best && ref && best->vec_dot != ref->vec_dot) test_vec_dot_type(&a, k_wtypes[i], best, "selected");
+        }
     }
     test_matmul();
     free(a.rows);

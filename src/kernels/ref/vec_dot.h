@@ -10,6 +10,8 @@
 #include "core/core.h"
 #include "core/dtype.h"
 
+#include <stdbool.h>
+
 /* *s = dot(x, y) over n elements; x is a weight row of the weight type, y an activation row
  * of the paired vec_dot_type. */
 typedef void (*lb_vec_dot_fn)(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
@@ -23,8 +25,28 @@ typedef struct lb_dot_traits {
     lb_act_quantize_fn quantize_act; /* quantizer of vec_dot_type */
 } lb_dot_traits;
 
-/* Dot traits of weight type t, NULL when lowbit has no kernel for it. */
+/* Dot traits of weight type t, NULL when lowbit has no kernel for it: the fastest kernels this
+ * CPU runs (chosen once, thread-safely, on first use), or the reference ones when the
+ * environment has LOWBIT_FORCE_REF=1 at that moment. The pointer stays valid forever. */
 const lb_dot_traits *lb_dot_traits_of(lb_type t);
+
+/* Kernel sets, lowest first. A set without its own kernel for a type hands out the next lower
+ * set's (e.g. AVX-512 has no Q4_K kernel of its own: it uses AVX2's). */
+typedef enum lb_kernel_isa {
+    LB_KERNEL_REF = 0,    /* src/kernels/ref, plain C */
+    LB_KERNEL_AVX2 = 1,   /* src/kernels/x86/vec_dot_avx2.c: AVX2 + FMA + F16C */
+    LB_KERNEL_AVX512 = 2, /* src/kernels/x86/vec_dot_avx512.c: + AVX-512 F/BW/VL/VNNI */
+    LB_KERNEL_ISA_COUNT
+} lb_kernel_isa;
+
+/* Whether this CPU (and OS) runs the kernels of set isa; LB_KERNEL_REF always. */
+bool lb_kernel_isa_supported(lb_kernel_isa isa);
+const char *lb_kernel_isa_name(lb_kernel_isa isa);
+/* Dot traits of t from one kernel set, whatever the CPU and LOWBIT_FORCE_REF say (for tests
+ * and benchmarks: check lb_kernel_isa_supported first); NULL as lb_dot_traits_of. */
+const lb_dot_traits *lb_dot_traits_isa_of(lb_type t, lb_kernel_isa isa);
+/* = lb_dot_traits_isa_of(t, LB_KERNEL_REF): the spec the SIMD twins are tested against. */
+const lb_dot_traits *lb_dot_traits_ref_of(lb_type t);
 
 /* y[r][o] = dot(W row o, x row r) for r < n_rows, o < n_out: W is [n_out] rows of n_in elements
  * of type wtype (row stride = its byte size), x is f32 [n_rows][n_in], y f32 [n_rows][n_out].
@@ -33,6 +55,9 @@ const lb_dot_traits *lb_dot_traits_of(lb_type t);
 size_t lb_matmul_act_bytes(lb_type wtype, int64_t n_rows, int64_t n_in);
 lb_status lb_matmul_q(lb_type wtype, const void *W, int64_t n_out, int64_t n_in, const float *x, int64_t n_rows,
                       float *y, void *act, int n_threads);
+/* lb_matmul_q with explicit kernels dt (from one of the lookups above for wtype). */
+lb_status lb_matmul_q_with(const lb_dot_traits *dt, lb_type wtype, const void *W, int64_t n_out, int64_t n_in,
+                           const float *x, int64_t n_rows, float *y, void *act, int n_threads);
 
 // ---- the reference kernels one by one (what lb_dot_traits_of hands out) ----
 
