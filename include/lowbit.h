@@ -188,6 +188,47 @@ typedef struct lb_convert_params {
  * untouched. p may be NULL (F32). */
 lb_status lb_convert(const char *model_path, const char *out_path, const lb_convert_params *p);
 
+/* ---- quantization to GGUF (llama-quantize) ---- */
+
+/* One tensor written by lb_quantize_model (strings borrowed for the duration of the call). */
+typedef struct lb_quantize_tensor_report {
+    int64_t index, count; /* index in [0, count) in file order */
+    const char *name;     /* GGUF name */
+    const char *type;     /* "Q4_K", "F32", ... */
+    int64_t n_elements;
+    uint64_t n_bytes;
+} lb_quantize_tensor_report;
+
+typedef void (*lb_quantize_tensor_fn)(void *user, const lb_quantize_tensor_report *r);
+
+typedef struct lb_quantize_params {
+    /* llama-quantize's TYPE, case-insensitive: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K,
+       Q3_K_S, Q3_K_M, Q3_K_L, Q4_K_S, Q4_K_M, Q5_K_S, Q5_K_M, Q6_K, IQ4_NL, IQ4_XS, and the aliases
+       Q3_K = Q3_K_M, Q4_K = Q4_K_M, Q5_K = Q5_K_M. NULL = Q4_K_M. */
+    const char *type;
+    bool pure;            /* every 2-D weight gets the type's base type (llama-quantize --pure), no
+                             per-tensor recipe; rows it cannot hold still fall back */
+    const char *imatrix;  /* llama.cpp imatrix (.dat or .gguf) path, NULL = none */
+    int64_t imatrix_chunk_size; /* tokens per chunk of a legacy .dat (0 = 512) */
+    int n_threads;        /* 0 = all cores; the output does not depend on it */
+    const char *name;     /* general.name; NULL = from the source */
+    lb_quantize_tensor_fn on_tensor; /* after each tensor is written; may be NULL */
+    void *user;
+} lb_quantize_params;
+
+/* Writes the model at model_path (any source lb_model_open reads; quantized tensors are decoded
+ * to f32 first) as a GGUF that llama.cpp loads, every 2-D weight quantized to the type that
+ * llama-quantize's recipe (llama_tensor_get_type in llama-quant.cpp, llama architecture) gives
+ * it for p->type, with the same fallbacks for rows that are not a multiple of 256 (or 32):
+ * Q2_K/Q3_K/IQ4_XS -> IQ4_NL, Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, then F16. 1-D tensors stay
+ * F32; general.file_type is the mix's LLAMA_FTYPE. With an imatrix, each weight's rows are
+ * weighted by its entry (same name, mean square of each input column), as llama-quantize does.
+ * Conversion (names, q/k permutation, vocabulary) is lb_convert's; out_path is written to a
+ * temporary name and renamed when complete, so on failure it is left untouched. */
+lb_status lb_quantize_model(const char *model_path, const char *out_path, const lb_quantize_params *p);
+/* LLAMA_FTYPE of a TYPE name (as lb_quantize_params.type), or -1 when unknown. */
+int lb_quantize_ftype(const char *type);
+
 /* ---- importance matrix (llama.cpp imatrix) ---- */
 
 /* Per linear weight (GGUF tensor names: blk.N.attn_q.weight, ..., blk.N.ffn_down.weight, and

@@ -32,6 +32,7 @@ static int run_ppl(int argc, char **argv);
 static int run_generate(int argc, char **argv);
 static int run_convert(int argc, char **argv);
 static int run_imatrix(int argc, char **argv);
+static int run_quantize(int argc, char **argv);
 
 static const verb VERBS[] = {
     {"info", "architecture, metadata, tensors, sizes and bits per weight of a model",
@@ -120,6 +121,31 @@ static const verb VERBS[] = {
      "\n"
      "A progress bar is drawn on stderr when it is a terminal or LOWBIT_PROGRESS=1.\n",
      run_imatrix},
+    {"quantize", "quantize a model to GGUF like llama-quantize (Q4_K_M, Q2_K, Q8_0, ...)",
+     "usage: lowbit quantize MODEL -o OUT.gguf --type TYPE [options]\n"
+     "\n"
+     "Writes MODEL (Hugging Face directory, .safetensors, GGUF - quantized ones are decoded first -\n"
+     "or llama2.c checkpoint) as a GGUF whose 2-D weights are quantized the way llama.cpp's\n"
+     "llama-quantize does it: the same per-tensor recipe for each TYPE (more bits for attn_v,\n"
+     "ffn_down, attn_output and the output head where llama.cpp gives them more), the same\n"
+     "fallbacks for rows that are not a multiple of 256 (Q2_K/Q3_K/IQ4_XS -> IQ4_NL, Q4_K -> Q5_0,\n"
+     "Q5_K -> Q5_1, Q6_K -> Q8_0, then F16), bit-exact block encodings. Norms stay F32.\n"
+     "\n"
+     "  -o, --output FILE   the GGUF to write (required); written to FILE.tmp.PID and renamed when\n"
+     "                      complete, so a failed run leaves an existing FILE untouched\n"
+     "  --type TYPE         (required) F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K Q3_K_S Q3_K_M\n"
+     "                      Q3_K_L Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K IQ4_NL IQ4_XS (case-insensitive;\n"
+     "                      Q3_K, Q4_K, Q5_K mean Q3_K_M, Q4_K_M, Q5_K_M as in llama-quantize)\n"
+     "  --pure              every 2-D weight gets TYPE's base type (Q4_K for Q4_K_M): no recipe\n"
+     "  --imatrix FILE      importance matrix (llama-imatrix .dat or .gguf, or lowbit imatrix):\n"
+     "                      each weight's rounding error is weighted by its entry of the same name\n"
+     "  --imatrix-chunk N   tokens per chunk a legacy .dat was computed with (default 512)\n"
+     "  --threads N, -t N   worker threads (default: all cores); the output does not change\n"
+     "  --name NAME         general.name (default: from the model)\n"
+     "\n"
+     "Each tensor is reported on stderr as it is written; a table of tensors (name, type, size),\n"
+     "the total size and bits per weight are printed on stdout at the end.\n",
+     run_quantize},
 };
 #define N_VERBS ((int)(sizeof VERBS / sizeof VERBS[0]))
 
@@ -927,6 +953,90 @@ static int run_imatrix(int argc, char **argv)
     fprintf(stderr, "lowbit imatrix: wrote %s: %lld entries, %lld chunks of %lld tokens, in %.1f s\n", out,
             (long long)info.n_entries, (long long)info.chunk_count, (long long)info.chunk_size, now_s() - prog.t0);
     return 0;
+}
+
+// ---- quantize ----
+
+typedef struct qrow {
+    char *name;
+    char type[16];
+    int64_t n_elements;
+    uint64_t n_bytes;
+} qrow;
+
+typedef struct qreport {
+    qrow *rows;
+    int64_t n;
+    bool oom;
+} qreport;
+
+static void quantize_cb(void *user, const lb_quantize_tensor_report *r)
+{
+    qreport *q = user;
+    char b[32];
+    fprintf(stderr, "[%4lld/%4lld] %-32s %-7s %10s\n", (long long)(r->index + 1), (long long)r->count, r->name, r->type,
+            human_bytes((double)r->n_bytes, b, sizeof b));
+    if (!q->rows && !q->oom && !(q->rows = calloc((size_t)r->count, sizeof *q->rows))) q->oom = true;
+    if (q->oom || r->index >= r->count) return;
+    qrow *row = &q->rows[r->index];
+    free(row->name);
+    row->name = strdup(r->name);
+    snprintf(row->type, sizeof row->type, "%s", r->type);
+    row->n_elements = r->n_elements;
+    row->n_bytes = r->n_bytes;
+    if (r->index + 1 > q->n) q->n = r->index + 1;
+}
+
+static int run_quantize(int argc, char **argv)
+{
+    cursor c = {.v = find_verb("quantize"), .argc = argc, .argv = argv};
+    const char *path = NULL, *out = NULL, *val;
+    lb_quantize_params qp = {0};
+    for (c.i = 2; c.i < argc; c.i++) {
+        if (!c.no_more_options && strcmp(argv[c.i], "--") == 0) c.no_more_options = true;
+        else if (!is_option(&c)) positional(&c, &path);
+        else if (opt_value(&c, "--output", "-o", &val)) out = val;
+        else if (opt_value(&c, "--type", NULL, &val)) {
+            if (lb_quantize_ftype(val) < 0) usage_error(c.v, "unknown --type '%s'", val);
+            qp.type = val;
+        } else if (opt_value(&c, "--imatrix", NULL, &val)) qp.imatrix = val;
+        else if (opt_value(&c, "--imatrix-chunk", NULL, &val))
+            qp.imatrix_chunk_size = parse_int(&c, "--imatrix-chunk", val, 1, INT32_MAX);
+        else if (opt_value(&c, "--threads", "-t", &val)) qp.n_threads = (int)parse_int(&c, "--threads", val, 1, 4096);
+        else if (opt_value(&c, "--name", NULL, &val)) qp.name = val;
+        else if (opt_flag(&c, "--pure")) qp.pure = true;
+        else unknown_option(&c);
+    }
+    if (!path) usage_error(c.v, "missing MODEL");
+    if (!out || !*out) usage_error(c.v, "missing -o OUT.gguf");
+    if (!qp.type) usage_error(c.v, "missing --type TYPE");
+
+    qreport rep = {0};
+    qp.on_tensor = quantize_cb;
+    qp.user = &rep;
+    double t0 = now_s();
+    lb_status st = lb_quantize_model(path, out, &qp);
+    int rc = 0;
+    if (st) {
+        rc = fail_lib(st);
+    } else {
+        double n_el = 0, n_b = 0;
+        char b[32];
+        printf("%-32s %-7s %14s %12s\n", "tensor", "type", "elements", "size");
+        for (int64_t i = 0; i < rep.n; i++) {
+            const qrow *r = &rep.rows[i];
+            printf("%-32s %-7s %14lld %12s\n", r->name ? r->name : "?", r->type, (long long)r->n_elements,
+                   human_bytes((double)r->n_bytes, b, sizeof b));
+            n_el += (double)r->n_elements, n_b += (double)r->n_bytes;
+        }
+        printf("total: %s in %s tensors, %s parameters, %.4f bits per weight\n", human_bytes(n_b, b, sizeof b),
+               human_count((double)rep.n, (char[32]){0}, 32), human_count(n_el, (char[32]){0}, 32),
+               n_el > 0 ? 8.0 * n_b / n_el : 0.0);
+        fprintf(stderr, "lowbit quantize: wrote %s (%s) in %.1f s\n", out, qp.type, now_s() - t0);
+    }
+    for (int64_t i = 0; i < rep.n; i++) free(rep.rows[i].name);
+    free(rep.rows);
+    return rc;
 }
 
 // ---- main ----

@@ -15,9 +15,11 @@
  *              level BPE with merges and a pre-tokenizer name).
  *
  * Every tensor is decoded to f32 (lb_tensor_to_f32, any input type), transformed and encoded on
- * its own, so peak memory is one tensor in f32 plus its encoding. Not here: quantization methods
- * beyond plain round-to-nearest Q8_0 (src/algo, src/pipeline). */
+ * its own, so peak memory is one tensor in f32 plus its encoding. The output type of each tensor
+ * comes from the job: one fixed type for lb_convert, llama-quantize's per-tensor recipes for
+ * lb_quantize_model (src/pipeline/quantize_model.c). */
 #include "io/gguf_write.h"
+#include "model/convert.h"
 #include "model/model.h"
 #include "model/weights.h"
 #include "quant/quantize.h"
@@ -44,13 +46,12 @@ typedef struct plan {
 } plan;
 
 typedef struct conv {
-    const lb_convert_params *p;
+    const lb_convert_job *job;
     lb_source *src;
     lb_tokenizer *tok;
     lb_llama_config cfg;
     const char *arch;      /* output architecture: "llama" or "qwen2" */
     bool hf;               /* source uses HF names (and rotate-half q/k) */
-    lb_type wtype;         /* type of 2-D weights */
     float *rope_freqs;     /* [head_dim/2] for llama3 scaling, else NULL */
     plan plan;
 } conv;
@@ -124,12 +125,7 @@ static lb_status plan_add(conv *c, const char *gguf, const lb_tensor_info *t, in
     p->n_dims = want_dims;
     p->shape[0] = d0;
     p->shape[1] = d1;
-    p->type = LB_TYPE_F32;
-    if (want_dims == 2) {
-        p->type = c->wtype;
-        /* convert_hf_to_gguf: a row that Q8_0 cannot hold falls back to F16 */
-        if (c->wtype == LB_TYPE_Q8_0 && d1 % 32 != 0) p->type = LB_TYPE_F16;
-    }
+    p->type = LB_TYPE_F32; /* 2-D weights: the job's recipe decides once the plan is complete */
     return LB_OK;
 }
 
@@ -244,7 +240,7 @@ static void write_hparams(conv *c, lb_gguf_writer *w)
     char k[128], nb[256];
     lb_gguf_add_str(w, "general.architecture", a);
     lb_str gname;
-    if (c->p->name) lb_gguf_add_str(w, "general.name", c->p->name);
+    if (c->job->name) lb_gguf_add_str(w, "general.name", c->job->name);
     else if (c->src->gguf && lb_gguf_get_str(c->src->gguf, "general.name", &gname))
         lb_gguf_add_strn(w, "general.name", gname.ptr, gname.len);
     else lb_gguf_add_str(w, "general.name", base_name(c->src->path, nb, sizeof nb));
@@ -266,8 +262,8 @@ static void write_hparams(conv *c, lb_gguf_writer *w)
         key(k, sizeof k, a, "rope.scaling.type"), lb_gguf_add_str(w, k, "linear");
         key(k, sizeof k, a, "rope.scaling.factor"), lb_gguf_add_f32(w, k, g->rope_factor);
     }
-    lb_gguf_add_u32(w, "general.file_type", FILE_TYPE[c->p->type]);
-    if (c->p->type == LB_CONVERT_Q8_0) lb_gguf_add_u32(w, "general.quantization_version", 2);
+    lb_gguf_add_u32(w, "general.file_type", c->job->file_type);
+    if (c->job->quantization_version) lb_gguf_add_u32(w, "general.quantization_version", 2);
 }
 
 // ---- vocabulary ----
@@ -598,12 +594,38 @@ static lb_status permute_rows(float *x, int64_t n_rows, int64_t row_len, int64_t
     return LB_OK;
 }
 
+/* Rows of x quantized to type in chunks spread over threads; rows are independent, so the bytes
+ * do not depend on the thread count. A failing chunk is quantized again on this thread so that
+ * its message (thread-local) reaches the caller. */
+static lb_status quantize_tensor(conv *c, const planned *p, const float *x, void *q, int64_t n_rows, int64_t row,
+                                 const float *imatrix)
+{
+    int n_threads = c->job->n_threads > 0 ? c->job->n_threads : lb_n_cores();
+    int64_t chunk_rows = row >= 32 * 512 ? 1 : (32 * 512 + row - 1) / row; /* llama-quantize's chunk */
+    int64_t n_chunks = (n_rows + chunk_rows - 1) / chunk_rows;
+    if (n_threads <= 1 || n_chunks <= 1) return lb_quantize_rows(p->type, x, q, n_rows, row, imatrix, p->name);
+    uint64_t row_bytes;
+    LB_ASSERT(lb_type_nbytes(p->type, (uint64_t)row, &row_bytes));
+    int failed = 0;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads) reduction(| : failed)
+    for (int64_t k = 0; k < n_chunks; k++) {
+        int64_t r0 = k * chunk_rows, nr = r0 + chunk_rows <= n_rows ? chunk_rows : n_rows - r0;
+        if (lb_quantize_rows(p->type, x + r0 * row, (uint8_t *)q + (size_t)r0 * row_bytes, nr, row, imatrix, p->name))
+            failed |= 1;
+    }
+    return failed ? lb_quantize_rows(p->type, x, q, n_rows, row, imatrix, p->name) : LB_OK;
+}
+
 static lb_status write_tensor(conv *c, const planned *p, lb_gguf_writer *w)
 {
     int64_t n = p->shape[0] * (p->n_dims > 1 ? p->shape[1] : 1);
     int64_t row = p->n_dims > 1 ? p->shape[1] : p->shape[0], n_rows = n / row;
     float *x = NULL;
     lb_status st;
+    if (c->job->copy_same_type && p->src && !p->permute_heads && p->src->type == p->type) {
+        lb_gguf_write_data(w, p->src->data, (size_t)p->src->nbytes);
+        return lb_gguf_writer_status(w);
+    }
     if (p->computed) {
         if (!(x = lb_malloc((size_t)n * sizeof *x, p->name))) return LB_ERR_NOMEM;
         memcpy(x, p->computed, (size_t)n * sizeof *x);
@@ -620,6 +642,10 @@ static lb_status write_tensor(conv *c, const planned *p, lb_gguf_writer *w)
         for (int64_t i = 0; i < n; i++) h[i] = p->type == LB_TYPE_F16 ? lb_f32_to_f16(x[i]) : lb_f32_to_bf16(x[i]);
         lb_gguf_write_data(w, h, (size_t)n * sizeof *h);
     } else {
+        const float *imatrix = NULL;
+        lb_convert_tensor t = {.name = p->name, .n_rows = n_rows, .n_per_row = row,
+                               .src_type = p->src ? p->src->type : LB_TYPE_F32};
+        if (c->job->weights_of && (st = c->job->weights_of(c->job->user, &t, p->type, &imatrix))) goto done;
         uint64_t nbytes;
         LB_ASSERT(lb_type_nbytes(p->type, (uint64_t)n, &nbytes));
         void *q = lb_malloc((size_t)nbytes, p->name);
@@ -627,7 +653,7 @@ static lb_status write_tensor(conv *c, const planned *p, lb_gguf_writer *w)
             st = LB_ERR_NOMEM;
             goto done;
         }
-        st = lb_quantize_rows(p->type, x, q, n_rows, row, NULL, p->name);
+        st = quantize_tensor(c, p, x, q, n_rows, row, imatrix);
         if (!st) lb_gguf_write_data(w, q, (size_t)nbytes);
         free(q);
     }
@@ -639,16 +665,32 @@ done:
 
 // ---- driver ----
 
-lb_status lb_convert(const char *model_path, const char *out_path, const lb_convert_params *params)
+/* Types of the 2-D weights, by the job's recipe, once the whole plan (and so whether an
+ * output.weight of its own is written) is known. */
+static lb_status assign_types(conv *c)
 {
-    lb_clear_error();
-    lb_convert_params defaults = {0};
-    conv c = {.p = params ? params : &defaults};
-    if ((unsigned)c.p->type >= LB_CONVERT_TYPE_COUNT)
-        return lb_fail(LB_ERR_ARG, "lb_convert: output type %d is not one of f32, f16, bf16, q8_0", (int)c.p->type);
-    c.wtype = OUT_TYPE[c.p->type];
-    if (c.wtype == LB_TYPE_Q8_0 && !lb_quantizer_of(LB_TYPE_Q8_0))
-        return lb_fail(LB_ERR_UNSUPPORTED, "%s: q8_0 output needs the Q8_0 quantizer, which this build lacks", out_path);
+    lb_convert_model_info m = {.n_layer = c->cfg.n_layer, .n_head = c->cfg.n_head, .n_head_kv = c->cfg.n_head_kv,
+                               .n_embd = c->cfg.n_embd};
+    for (int64_t i = 0; i < c->plan.n; i++) m.has_output |= strcmp(c->plan.t[i].name, "output.weight") == 0;
+    for (int64_t i = 0; i < c->plan.n; i++) {
+        planned *p = &c->plan.t[i];
+        if (p->n_dims != 2) continue;
+        lb_convert_tensor t = {.name = p->name, .n_rows = p->shape[0], .n_per_row = p->shape[1],
+                               .src_type = p->src ? p->src->type : LB_TYPE_F32};
+        lb_status st = c->job->type_of(c->job->user, &m, &t, &p->type);
+        if (st) return st;
+        const lb_type_traits *tr = lb_type_traits_of(p->type);
+        LB_ASSERT(tr && p->shape[1] % tr->block_size == 0);
+        if (tr->is_quantized && !lb_quantizer_of(p->type))
+            return lb_fail(LB_ERR_UNSUPPORTED, "%s: type %s needs a quantizer this build lacks", p->name, tr->name);
+    }
+    return LB_OK;
+}
+
+lb_status lb_convert_run(const char *model_path, const char *out_path, const lb_convert_job *job)
+{
+    LB_ASSERT(job && job->type_of);
+    conv c = {.job = job};
     lb_gguf_writer *w = NULL;
     lb_status st = lb_source_open(model_path, &c.src);
     if (!st) st = lb_config_from_source(c.src, &c.cfg);
@@ -658,6 +700,7 @@ lb_status lb_convert(const char *model_path, const char *out_path, const lb_conv
     c.hf = c.src->kind == LB_SOURCE_HF_DIR || c.src->kind == LB_SOURCE_SAFETENSORS;
     if (c.cfg.rope_scaling == LB_ROPE_SCALING_LLAMA3 && c.hf && (st = llama3_rope_freqs(&c))) goto done;
     if ((st = make_plan(&c))) goto done;
+    if ((st = assign_types(&c))) goto done;
 
     if ((st = lb_gguf_writer_open(out_path, 0, &w))) goto done;
     write_hparams(&c, w);
@@ -668,8 +711,14 @@ lb_status lb_convert(const char *model_path, const char *out_path, const lb_conv
     }
     if ((st = lb_gguf_write_header(w))) goto done;
     for (int64_t i = 0; i < c.plan.n; i++) {
-        if ((st = write_tensor(&c, &c.plan.t[i], w))) goto done;
-        if (c.p->progress) c.p->progress(c.p->progress_user, i + 1, c.plan.n);
+        const planned *p = &c.plan.t[i];
+        if ((st = write_tensor(&c, p, w))) goto done;
+        if (job->tensor_done) {
+            int64_t n = p->shape[0] * (p->n_dims > 1 ? p->shape[1] : 1);
+            uint64_t nbytes = 0;
+            LB_ASSERT(lb_type_nbytes(p->type, (uint64_t)n, &nbytes));
+            job->tensor_done(job->user, i, c.plan.n, p->name, p->type, n, nbytes);
+        }
     }
     st = lb_gguf_writer_finish(w);
     w = NULL;
@@ -680,4 +729,43 @@ done:
     lb_tokenizer_free(c.tok);
     lb_source_close(c.src);
     return st;
+}
+
+// ---- lb_convert: one type for every 2-D weight ----
+
+typedef struct plain {
+    const lb_convert_params *p;
+    lb_type wtype;
+} plain;
+
+static lb_status plain_type(void *user, const lb_convert_model_info *m, const lb_convert_tensor *t, lb_type *out)
+{
+    const plain *pl = user;
+    *out = pl->wtype;
+    /* convert_hf_to_gguf: a row that Q8_0 cannot hold falls back to F16 */
+    if (pl->wtype == LB_TYPE_Q8_0 && t->n_per_row % 32 != 0) *out = LB_TYPE_F16;
+    return LB_OK;
+}
+
+static void plain_done(void *user, int64_t i, int64_t n, const char *name, lb_type type, int64_t n_elements,
+                       uint64_t nbytes)
+{
+    const plain *pl = user;
+    if (pl->p->progress) pl->p->progress(pl->p->progress_user, i + 1, n);
+}
+
+lb_status lb_convert(const char *model_path, const char *out_path, const lb_convert_params *params)
+{
+    lb_clear_error();
+    lb_convert_params defaults = {0};
+    plain pl = {.p = params ? params : &defaults};
+    if ((unsigned)pl.p->type >= LB_CONVERT_TYPE_COUNT)
+        return lb_fail(LB_ERR_ARG, "lb_convert: output type %d is not one of f32, f16, bf16, q8_0", (int)pl.p->type);
+    pl.wtype = OUT_TYPE[pl.p->type];
+    if (pl.wtype == LB_TYPE_Q8_0 && !lb_quantizer_of(LB_TYPE_Q8_0))
+        return lb_fail(LB_ERR_UNSUPPORTED, "%s: q8_0 output needs the Q8_0 quantizer, which this build lacks", out_path);
+    lb_convert_job job = {.name = pl.p->name, .file_type = FILE_TYPE[pl.p->type],
+                          .quantization_version = pl.p->type == LB_CONVERT_Q8_0, .n_threads = 1,
+                          .type_of = plain_type, .tensor_done = plain_done, .user = &pl};
+    return lb_convert_run(model_path, out_path, &job);
 }
