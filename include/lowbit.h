@@ -220,7 +220,7 @@ typedef struct lb_quantize_params {
  * to f32 first) as a GGUF that llama.cpp loads, every 2-D weight quantized to the type that
  * llama-quantize's recipe (llama_tensor_get_type in llama-quant.cpp, llama architecture) gives
  * it for p->type, with the same fallbacks for rows that are not a multiple of 256 (or 32):
- * Q2_K/Q3_K/IQ4_XS -> IQ4_NL, Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, then F16. 1-D tensors stay
+ * Q2_K/Q3_K -> Q4_0, IQ4_XS -> IQ4_NL, Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, then F16. 1-D tensors stay
  * F32; general.file_type is the mix's LLAMA_FTYPE. With an imatrix, each weight's rows are
  * weighted by its entry (same name, mean square of each input column), as llama-quantize does.
  * Conversion (names, q/k permutation, vocabulary) is lb_convert's; out_path is written to a

@@ -92,7 +92,10 @@ static lb_type fallback(lb_type t, int64_t n_per_row)
 {
     if (n_per_row % block_of(t) == 0) return t;
     switch (t) {
-    case LB_TYPE_Q2_K: case LB_TYPE_Q3_K: case LB_TYPE_IQ4_XS: t = LB_TYPE_IQ4_NL; break;
+    /* Q2_K/Q3_K -> Q4_0 is what the llama.cpp we test against (llama-cpp-python 0.3.36's) does;
+     * older llama.cpp sent them to IQ4_NL (tests/golden/llama_quantize). */
+    case LB_TYPE_Q2_K: case LB_TYPE_Q3_K: t = LB_TYPE_Q4_0; break;
+    case LB_TYPE_IQ4_XS: t = LB_TYPE_IQ4_NL; break;
     case LB_TYPE_Q4_K: t = LB_TYPE_Q5_0; break;
     case LB_TYPE_Q5_K: t = LB_TYPE_Q5_1; break;
     case LB_TYPE_Q6_K: t = LB_TYPE_Q8_0; break;

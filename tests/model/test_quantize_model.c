@@ -83,24 +83,24 @@ static const want_type TS_Q4_K_M[] = {
     {"blk.1.ffn_up.weight", "Q5_0"},     {"blk.1.ffn_down.weight", "Q8_0"},
 };
 /* Q2_K: attn_v Q3_K (n_gqa < 4), ffn_down and attn_output Q3_K, the rest Q2_K; every k-quant
- * row here falls back to IQ4_NL. */
+ * row here falls back to Q4_0. */
 static const want_type TS_Q2_K[] = {
     {"token_embd.weight", "Q8_0"},         TS_NORMS,
-    {"blk.0.attn_q.weight", "IQ4_NL"},     {"blk.0.attn_k.weight", "IQ4_NL"},   {"blk.0.attn_v.weight", "IQ4_NL"},
-    {"blk.0.attn_output.weight", "IQ4_NL"}, {"blk.0.ffn_gate.weight", "IQ4_NL"}, {"blk.0.ffn_up.weight", "IQ4_NL"},
-    {"blk.0.ffn_down.weight", "IQ4_NL"},   {"blk.1.attn_q.weight", "IQ4_NL"},   {"blk.1.attn_k.weight", "IQ4_NL"},
-    {"blk.1.attn_v.weight", "IQ4_NL"},     {"blk.1.attn_output.weight", "IQ4_NL"}, {"blk.1.ffn_gate.weight", "IQ4_NL"},
-    {"blk.1.ffn_up.weight", "IQ4_NL"},     {"blk.1.ffn_down.weight", "IQ4_NL"},
+    {"blk.0.attn_q.weight", "Q4_0"},     {"blk.0.attn_k.weight", "Q4_0"},   {"blk.0.attn_v.weight", "Q4_0"},
+    {"blk.0.attn_output.weight", "Q4_0"}, {"blk.0.ffn_gate.weight", "Q4_0"}, {"blk.0.ffn_up.weight", "Q4_0"},
+    {"blk.0.ffn_down.weight", "Q4_0"},   {"blk.1.attn_q.weight", "Q4_0"},   {"blk.1.attn_k.weight", "Q4_0"},
+    {"blk.1.attn_v.weight", "Q4_0"},     {"blk.1.attn_output.weight", "Q4_0"}, {"blk.1.ffn_gate.weight", "Q4_0"},
+    {"blk.1.ffn_up.weight", "Q4_0"},     {"blk.1.ffn_down.weight", "Q4_0"},
 };
 /* Q3_K_M: attn_v Q5_K for the first two attn_v (layers 0, 1) -> Q5_1; ffn_down Q4_K (layer >=
- * n_layer/16 = 0... layer 0 < 0 is false) -> Q5_0; attn_output Q4_K -> Q5_0; rest Q3_K -> IQ4_NL. */
+ * n_layer/16 = 0... layer 0 < 0 is false) -> Q5_0; attn_output Q4_K -> Q5_0; rest Q3_K -> Q4_0. */
 static const want_type TS_Q3_K_M[] = {
     {"token_embd.weight", "Q8_0"},       TS_NORMS,
-    {"blk.0.attn_q.weight", "IQ4_NL"},   {"blk.0.attn_k.weight", "IQ4_NL"},   {"blk.0.attn_v.weight", "Q5_1"},
-    {"blk.0.attn_output.weight", "Q5_0"}, {"blk.0.ffn_gate.weight", "IQ4_NL"}, {"blk.0.ffn_up.weight", "IQ4_NL"},
-    {"blk.0.ffn_down.weight", "Q5_0"},   {"blk.1.attn_q.weight", "IQ4_NL"},   {"blk.1.attn_k.weight", "IQ4_NL"},
-    {"blk.1.attn_v.weight", "Q5_1"},     {"blk.1.attn_output.weight", "Q5_0"}, {"blk.1.ffn_gate.weight", "IQ4_NL"},
-    {"blk.1.ffn_up.weight", "IQ4_NL"},   {"blk.1.ffn_down.weight", "Q5_0"},
+    {"blk.0.attn_q.weight", "Q4_0"},   {"blk.0.attn_k.weight", "Q4_0"},   {"blk.0.attn_v.weight", "Q5_1"},
+    {"blk.0.attn_output.weight", "Q5_0"}, {"blk.0.ffn_gate.weight", "Q4_0"}, {"blk.0.ffn_up.weight", "Q4_0"},
+    {"blk.0.ffn_down.weight", "Q5_0"},   {"blk.1.attn_q.weight", "Q4_0"},   {"blk.1.attn_k.weight", "Q4_0"},
+    {"blk.1.attn_v.weight", "Q5_1"},     {"blk.1.attn_output.weight", "Q5_0"}, {"blk.1.ffn_gate.weight", "Q4_0"},
+    {"blk.1.ffn_up.weight", "Q4_0"},   {"blk.1.ffn_down.weight", "Q5_0"},
 };
 #define N_OF(a) ((int)(sizeof a / sizeof a[0]))
 
