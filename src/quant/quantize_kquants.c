@@ -23,7 +23,9 @@
 
 // ---- scale searches ----
 
-float lb_make_qx_quants(int n, int nmax, const float *restrict x, int8_t *restrict L, const float *restrict qw)
+/* The element of largest magnitude (the first on ties) and that magnitude: the group maximum
+ * every search below starts from. */
+static float signed_absmax(const float *x, int n, float *amax_out)
 {
     float max = 0, amax = 0;
     for (int i = 0; i < n; ++i) {
@@ -33,6 +35,14 @@ float lb_make_qx_quants(int n, int nmax, const float *restrict x, int8_t *restri
             max = x[i];
         }
     }
+    *amax_out = amax;
+    return max;
+}
+
+float lb_make_qx_quants(int n, int nmax, const float *restrict x, int8_t *restrict L, const float *restrict qw)
+{
+    float amax;
+    float max = signed_absmax(x, n, &amax);
     if (amax < GROUP_MAX_EPS) {
         memset(L, 0, (size_t)n);
         return 0.f;
@@ -77,14 +87,8 @@ float lb_make_qx_quants(int n, int nmax, const float *restrict x, int8_t *restri
  * that raises sumlx^2 / suml2. Levels come back offset by nmax. */
 static float make_q3_quants(int n, int nmax, const float *restrict x, int8_t *restrict L)
 {
-    float max = 0, amax = 0;
-    for (int i = 0; i < n; ++i) {
-        float ax = fabsf(x[i]);
-        if (ax > amax) {
-            amax = ax;
-            max = x[i];
-        }
-    }
+    float amax;
+    float max = signed_absmax(x, n, &amax);
     if (amax < GROUP_MAX_EPS) {
         memset(L, 0, (size_t)n);
         return 0.f;
@@ -306,14 +310,8 @@ void lb_quantize_iq4_impl(int super_block_size, int block_size, const float *res
         } else {
             for (int j = 0; j < block_size; ++j) weight[j] = xb[j] * xb[j];
         }
-        float amax = 0, max = 0;
-        for (int j = 0; j < block_size; ++j) {
-            float ax = fabsf(xb[j]);
-            if (ax > amax) {
-                amax = ax;
-                max = xb[j];
-            }
-        }
+        float amax;
+        float max = signed_absmax(xb, block_size, &amax);
         if (amax < GROUP_MAX_EPS) {
             scales[ib] = 0;
             continue;
