@@ -32,30 +32,27 @@ void lb_vec_dot_f32_f32_ref(int64_t n, float *restrict s, const void *restrict v
     *s = (float)sum;
 }
 
-void lb_vec_dot_f16_f16_ref(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy)
+/* 16-bit float rows (f16 or bf16, by the decoder given): products in f32, sum in f64. */
+static float dot_half(int64_t n, const uint8_t *x, const uint8_t *y, float (*to_f32)(uint16_t))
 {
-    const uint8_t *x = vx, *y = vy;
     double sum = 0.0;
     for (int64_t i = 0; i < n; i++) {
         uint16_t a, b;
         memcpy(&a, x + 2 * i, 2);
         memcpy(&b, y + 2 * i, 2);
-        sum += (double)(lb_f16_to_f32(a) * lb_f16_to_f32(b));
+        sum += (double)(to_f32(a) * to_f32(b));
     }
-    *s = (float)sum;
+    return (float)sum;
+}
+
+void lb_vec_dot_f16_f16_ref(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy)
+{
+    *s = dot_half(n, vx, vy, lb_f16_to_f32);
 }
 
 void lb_vec_dot_bf16_bf16_ref(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy)
 {
-    const uint8_t *x = vx, *y = vy;
-    double sum = 0.0;
-    for (int64_t i = 0; i < n; i++) {
-        uint16_t a, b;
-        memcpy(&a, x + 2 * i, 2);
-        memcpy(&b, y + 2 * i, 2);
-        sum += (double)(lb_bf16_to_f32(a) * lb_bf16_to_f32(b));
-    }
-    *s = (float)sum;
+    *s = dot_half(n, vx, vy, lb_bf16_to_f32);
 }
 
 // ---- legacy 32-element blocks ----
