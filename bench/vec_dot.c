@@ -1,10 +1,11 @@
-/* Quantized matmul throughput per kernel set: lb_matmul_q_with on the hot weight types (the
- * default model's Q4_1 and Q8_0, and Q4_0, Q4_K, Q6_K), reference vs AVX2 vs AVX-512 kernels,
- * 1 and 2 threads, 1 activation row (decode: one pass over the weights, memory bound) and 512
- * (prefill: each weight byte reused 512 times, compute bound), on 4096x4096 and SmolLM2's
- * 1536x576. Prints GB/s of weight bytes per matmul (weight bytes / seconds) and GMAC/s, next to
- * a measured read bandwidth of this machine. Not run by ctest. Usage: build/vec_dot [--all]
- * (--all also times the reference kernels on 4096x4096 x 512, about a minute each). */
+/* Quantized matmul throughput per kernel set: lb_matmul_q_with on every weight type with a SIMD
+ * twin (the default model's Q4_1 and Q8_0, and Q4_0, Q4_K, Q5_K, Q6_K, IQ4_XS), reference vs
+ * AVX2 vs AVX-512 kernels, 1 and 2 threads, 1 activation row (decode: one pass over the
+ * weights, memory bound) and 512 (prefill: each weight byte reused 512 times, compute bound),
+ * on 4096x4096 and SmolLM2's 1536x576. Prints GB/s of weight bytes per matmul (weight bytes /
+ * seconds) and GMAC/s, next to a measured read bandwidth of this machine. Not run by ctest.
+ * Usage: build/vec_dot [--all] (--all also times the reference kernels on 4096x4096 x 512,
+ * about a minute each). */
 #include "kernels/ref/vec_dot.h"
 #include "quant/types.h"
 
@@ -36,7 +37,7 @@ static uint8_t *make_weights(lb_type t, int64_t n_out, int64_t n_in, uint64_t wr
     const int64_t n_blocks = n_out * n_in / tt->block_size;
     /* byte offsets of the f16 scale fields (blocks.h), -1 for none */
     int off[2] = {0, -1};
-    if (t == LB_TYPE_Q4_1 || t == LB_TYPE_Q4_K) off[1] = 2;
+    if (t == LB_TYPE_Q4_1 || t == LB_TYPE_Q4_K || t == LB_TYPE_Q5_K) off[1] = 2;
     if (t == LB_TYPE_Q6_K) off[0] = 208;
     uint8_t *w = malloc(wrow * (uint64_t)n_out);
     for (int64_t b = 0; b < n_blocks; b++) {
@@ -76,7 +77,8 @@ static double mem_bandwidth(void)
 int main(int argc, char **argv)
 {
     const bool all = argc > 1 && strcmp(argv[1], "--all") == 0;
-    const lb_type types[] = {LB_TYPE_Q4_1, LB_TYPE_Q8_0, LB_TYPE_Q4_0, LB_TYPE_Q4_K, LB_TYPE_Q6_K};
+    const lb_type types[] = {LB_TYPE_Q4_1, LB_TYPE_Q8_0, LB_TYPE_Q4_0, LB_TYPE_Q4_K,
+                             LB_TYPE_Q5_K, LB_TYPE_Q6_K, LB_TYPE_IQ4_XS};
     const int64_t shapes[][2] = {{4096, 4096}, {1536, 576}}; /* n_out, n_in */
     const int64_t rows_list[] = {1, 512};
     uint64_t rng = 42;

@@ -197,6 +197,10 @@ typedef struct lb_quantize_tensor_report {
     const char *type;     /* "Q4_K", "F32", ... */
     int64_t n_elements;
     uint64_t n_bytes;
+    /* method gptq, for the linears it quantized (else rel_err < 0, hinv NULL): */
+    double rel_err;       /* ||(W - Q) X|| / ||W X|| over the calibration inputs, from GPTQ's loss */
+    double damp;          /* relative damping finally used */
+    const char *hinv;     /* how H^-1 was obtained: "cholesky", "damped", "ldlt", "eigen" */
 } lb_quantize_tensor_report;
 
 typedef void (*lb_quantize_tensor_fn)(void *user, const lb_quantize_tensor_report *r);
@@ -214,6 +218,20 @@ typedef struct lb_quantize_params {
     const char *name;     /* general.name; NULL = from the source */
     lb_quantize_tensor_fn on_tensor; /* after each tensor is written; may be NULL */
     void *user;
+
+    /* ---- block-wise GPTQ (method "gptq") ---- */
+    const char *method;      /* "rtn" (NULL: llama-quantize's rounding) or "gptq" */
+    const char *calib;       /* calibration text file(s), comma-separated */
+    int64_t calib_samples;   /* windows of calib_seq_len tokens at random offsets (0 = 128) */
+    int64_t calib_seq_len;   /* 0 = 512 */
+    uint64_t seed;           /* picks the windows */
+    uint64_t mem_limit;      /* bytes the memory plan may use; 0 = no limit */
+    bool resume;             /* continue the checkpoint an interrupted identical run left */
+    bool no_sequential;      /* X_{i+1} from the float block instead of the quantized one */
+    bool act_order;          /* GPTQ columns by decreasing Hessian diagonal (static groups) */
+    double damp;             /* relative damping, 0 = 0.01 */
+    int64_t gptq_block;      /* lazy-update block, 0 = 128 */
+    void (*on_log)(void *user, const char *line); /* plan, progress and fallback lines; may be NULL */
 } lb_quantize_params;
 
 /* Writes the model at model_path (any source lb_model_open reads; quantized tensors are decoded

@@ -143,8 +143,28 @@ static const verb VERBS[] = {
      "  --threads N, -t N   worker threads (default: all cores); the output does not change\n"
      "  --name NAME         general.name (default: from the model)\n"
      "\n"
-     "Each tensor is reported on stderr as it is written; a table of tensors (name, type, size),\n"
-     "the total size and bits per weight are printed on stdout at the end.\n",
+     "GPTQ (--method gptq): block-wise calibration, one transformer block in memory at a time.\n"
+     "Each linear of each block is quantized by GPTQ (Frantar et al. 2022) to the type the recipe\n"
+     "gives it, with the type's own scale search inside the GPTQ loop: the output is an ordinary\n"
+     "GGUF of the same types that llama.cpp runs unchanged, with better rounding. Embeddings and\n"
+     "the output head keep the recipe's rounding (with --imatrix if given).\n"
+     "  --method M          rtn (default: llama-quantize's rounding) or gptq\n"
+     "  --calib FILE[,FILE] calibration text (required for gptq)\n"
+     "  --calib-samples N   windows of --calib-len tokens at random offsets (default 128)\n"
+     "  --calib-len N       tokens per window (default 512)\n"
+     "  --seed N            picks the windows (default 0)\n"
+     "  --mem-limit BYTES   refuse to start when the memory plan exceeds it (suffixes K M G)\n"
+     "  --resume            continue the interrupted run of the same command (checkpoint in\n"
+     "                      OUT.lowbit-ckpt/, written after every block)\n"
+     "  --no-sequential     feed each block the float model's activations instead of the\n"
+     "                      quantized blocks' (GPTQ's sequential mode is the default)\n"
+     "  --act-order         quantize columns by decreasing Hessian diagonal\n"
+     "  --damp X            relative damping of the Hessian (default 0.01)\n"
+     "  --gptq-block N      lazy-update block (default 128)\n"
+     "\n"
+     "Each tensor is reported on stderr as it is written; a table of tensors (name, type, size;\n"
+     "with gptq also the relative output error, damping and how H^-1 was obtained), the total size\n"
+     "and bits per weight are printed on stdout at the end.\n",
      run_quantize},
 };
 #define N_VERBS ((int)(sizeof VERBS / sizeof VERBS[0]))
@@ -962,6 +982,8 @@ typedef struct qrow {
     char type[16];
     int64_t n_elements;
     uint64_t n_bytes;
+    double rel_err, damp; /* rel_err < 0: not GPTQ'd */
+    const char *hinv;
 } qrow;
 
 typedef struct qreport {
@@ -984,7 +1006,33 @@ static void quantize_cb(void *user, const lb_quantize_tensor_report *r)
     snprintf(row->type, sizeof row->type, "%s", r->type);
     row->n_elements = r->n_elements;
     row->n_bytes = r->n_bytes;
+    row->rel_err = r->rel_err;
+    row->damp = r->damp;
+    row->hinv = r->hinv; /* a static string */
     if (r->index + 1 > q->n) q->n = r->index + 1;
+}
+
+static void log_line(void *user, const char *line)
+{
+    (void)user;
+    fprintf(stderr, "%s\n", line);
+}
+
+/* "4G", "512M", "1000000" -> bytes */
+static uint64_t parse_bytes(const cursor *c, const char *opt, const char *s)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    double mul = 1;
+    if (*end == 'K' || *end == 'k') mul = 1024.0, end++;
+    else if (*end == 'M' || *end == 'm') mul = 1024.0 * 1024, end++;
+    else if (*end == 'G' || *end == 'g') mul = 1024.0 * 1024 * 1024, end++;
+    else if (*end == 'T' || *end == 't') mul = 1024.0 * 1024 * 1024 * 1024, end++;
+    if (mul > 1 && *end == 'i') end++; /* 4GiB */
+    if (*end == 'B') end++;
+    if (errno || end == s || *end || !(v > 0)) usage_error(c->v, "%s: '%s' is not a size (e.g. 4G, 512M)", opt, s);
+    return (uint64_t)(v * mul);
 }
 
 static int run_quantize(int argc, char **argv)
@@ -1005,11 +1053,30 @@ static int run_quantize(int argc, char **argv)
         else if (opt_value(&c, "--threads", "-t", &val)) qp.n_threads = (int)parse_int(&c, "--threads", val, 1, 4096);
         else if (opt_value(&c, "--name", NULL, &val)) qp.name = val;
         else if (opt_flag(&c, "--pure")) qp.pure = true;
+        else if (opt_value(&c, "--method", NULL, &val)) {
+            if (strcasecmp(val, "rtn") && strcasecmp(val, "gptq")) usage_error(c.v, "unknown --method '%s' (rtn, gptq)", val);
+            qp.method = val;
+        } else if (opt_value(&c, "--calib", NULL, &val)) qp.calib = val;
+        else if (opt_value(&c, "--calib-samples", NULL, &val))
+            qp.calib_samples = parse_int(&c, "--calib-samples", val, 1, 1 << 20);
+        else if (opt_value(&c, "--calib-len", NULL, &val)) qp.calib_seq_len = parse_int(&c, "--calib-len", val, 1, 1 << 20);
+        else if (opt_value(&c, "--seed", NULL, &val)) qp.seed = parse_u64(&c, "--seed", val);
+        else if (opt_value(&c, "--mem-limit", NULL, &val)) qp.mem_limit = parse_bytes(&c, "--mem-limit", val);
+        else if (opt_flag(&c, "--resume")) qp.resume = true;
+        else if (opt_flag(&c, "--no-sequential")) qp.no_sequential = true;
+        else if (opt_flag(&c, "--act-order")) qp.act_order = true;
+        else if (opt_value(&c, "--damp", NULL, &val)) qp.damp = parse_real(&c, "--damp", val, 1e-9, 10);
+        else if (opt_value(&c, "--gptq-block", NULL, &val)) qp.gptq_block = parse_int(&c, "--gptq-block", val, 1, 1 << 20);
         else unknown_option(&c);
     }
     if (!path) usage_error(c.v, "missing MODEL");
     if (!out || !*out) usage_error(c.v, "missing -o OUT.gguf");
     if (!qp.type) usage_error(c.v, "missing --type TYPE");
+    bool gptq = qp.method && !strcasecmp(qp.method, "gptq");
+    if (gptq && !qp.calib) usage_error(c.v, "--method gptq needs --calib FILE");
+    if (!gptq && (qp.calib || qp.resume || qp.act_order || qp.no_sequential || qp.mem_limit))
+        usage_error(c.v, "--calib, --resume, --act-order, --no-sequential and --mem-limit go with --method gptq");
+    qp.on_log = log_line;
 
     qreport rep = {0};
     qp.on_tensor = quantize_cb;
@@ -1022,11 +1089,14 @@ static int run_quantize(int argc, char **argv)
     } else {
         double n_el = 0, n_b = 0;
         char b[32];
-        printf("%-32s %-7s %14s %12s\n", "tensor", "type", "elements", "size");
+        printf("%-32s %-7s %14s %12s%s\n", "tensor", "type", "elements", "size",
+               gptq ? "  rel.err   damp  H^-1" : "");
         for (int64_t i = 0; i < rep.n; i++) {
             const qrow *r = &rep.rows[i];
-            printf("%-32s %-7s %14lld %12s\n", r->name ? r->name : "?", r->type, (long long)r->n_elements,
+            printf("%-32s %-7s %14lld %12s", r->name ? r->name : "?", r->type, (long long)r->n_elements,
                    human_bytes((double)r->n_bytes, b, sizeof b));
+            if (gptq && r->rel_err >= 0) printf("  %7.4f %6.3g  %s", r->rel_err, r->damp, r->hinv ? r->hinv : "");
+            printf("\n");
             n_el += (double)r->n_elements, n_b += (double)r->n_bytes;
         }
         printf("total: %s in %s tensors, %s parameters, %.4f bits per weight\n", human_bytes(n_b, b, sizeof b),

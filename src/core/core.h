@@ -48,6 +48,10 @@ typedef struct lb_mapping {
 
 lb_status lb_map_file(const char *path, lb_mapping *out);
 void lb_unmap(lb_mapping *m); /* no-op on a zeroed mapping */
+/* Drops the pages of [p, p+n) of a read-only file mapping from this process (they stay in the
+ * page cache; a later access reads them again): a model decoded tensor by tensor does not keep
+ * the whole file resident. */
+void lb_release_pages(const void *p, size_t n);
 
 /* Reads a whole (small) file into a NUL-terminated malloc'd buffer. */
 lb_status lb_read_file(const char *path, char **out, size_t *len);
@@ -59,6 +63,10 @@ char *lb_path_join(const char *dir, const char *name);
 char *lb_path_dir(const char *path);
 
 /* ---- time and threads ---- */
+
+/* 64-bit FNV-1a of n bytes continuing from h (start with LB_FNV_OFFSET). */
+#define LB_FNV_OFFSET 0xcbf29ce484222325ULL
+uint64_t lb_fnv1a(uint64_t h, const void *data, size_t n);
 
 double lb_now_s(void);        /* monotonic seconds */
 int lb_n_cores(void);         /* online CPUs, >= 1 */

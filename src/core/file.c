@@ -122,3 +122,11 @@ char *lb_path_dir(const char *path)
     if (slash == path) return lb_strdup("/");
     return lb_strndup(path, (size_t)(slash - path));
 }
+
+void lb_release_pages(const void *p, size_t n)
+{
+    if (!p || !n) return;
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = (uintptr_t)p & ~(page - 1), b = ((uintptr_t)p + n + page - 1) & ~(page - 1);
+    (void)madvise((void *)a, b - a, MADV_DONTNEED);
+}

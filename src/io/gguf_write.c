@@ -15,6 +15,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the GGUF writer assumes a little-endian host");
@@ -64,6 +65,10 @@ struct lb_gguf_writer {
     uint8_t *buf; /* output buffer */
     size_t buf_len;
     uint64_t flushed; /* bytes handed to the file */
+    uint64_t data_start; /* file offset of the data section (after the header) */
+
+    bool keep_tmp; /* resumable: the temporary file is the caller's and outlives failures */
+    bool verify;   /* resuming: the header is compared with the file instead of written */
 
     lb_status err; /* sticky */
     char msg[768];
@@ -87,8 +92,29 @@ static uint64_t out_offset(const lb_gguf_writer *w) { return w->flushed + w->buf
 
 // ---- file output ----
 
+/* Resuming: the bytes that would be written must already be in the file, unchanged. */
+static void verify_buf(lb_gguf_writer *w)
+{
+    uint8_t tmp[4096];
+    for (size_t done = 0; !w->err && done < w->buf_len;) {
+        size_t k = w->buf_len - done < sizeof tmp ? w->buf_len - done : sizeof tmp;
+        ssize_t n = pread(w->fd, tmp, k, (off_t)(w->flushed + done));
+        if (n < 0 && errno == EINTR) continue;
+        if (n != (ssize_t)k || memcmp(tmp, w->buf + done, k) != 0)
+            set_err(w, LB_ERR_FORMAT, "%s: the partial output %s differs from this run's header at byte offset %" PRIu64
+                    " (written by another version or other options): cannot resume", w->path, w->tmp, w->flushed + done);
+        done += k;
+    }
+    w->flushed += w->buf_len;
+    w->buf_len = 0;
+}
+
 static void flush_buf(lb_gguf_writer *w)
 {
+    if (w->verify) {
+        verify_buf(w);
+        return;
+    }
     size_t done = 0;
     while (!w->err && done < w->buf_len) {
         ssize_t n = write(w->fd, w->buf + done, w->buf_len - done);
@@ -381,6 +407,7 @@ lb_status lb_gguf_write_header(lb_gguf_writer *w)
         out(w, &t->offset, 8);
     }
     out_zeros(w, pad_to(out_offset(w), w->alignment));
+    w->data_start = out_offset(w);
     w->header_written = true;
     w->cur = 0;
     w->cur_written = 0;
@@ -433,7 +460,8 @@ static void free_writer(lb_gguf_writer *w)
     free(w);
 }
 
-lb_status lb_gguf_writer_open(const char *path, uint64_t alignment, lb_gguf_writer **out_w)
+static lb_status writer_open(const char *path, const char *tmp, bool resume, uint64_t alignment,
+                             lb_gguf_writer **out_w)
 {
     *out_w = NULL;
     if (!alignment) alignment = GGUF_DEFAULT_ALIGNMENT;
@@ -445,17 +473,20 @@ lb_status lb_gguf_writer_open(const char *path, uint64_t alignment, lb_gguf_writ
     w->alignment = alignment;
     size_t cap = strlen(path) + 32;
     w->path = lb_strdup(path);
-    w->tmp = lb_malloc(cap, "GGUF writer");
+    w->tmp = tmp ? lb_strdup(tmp) : lb_malloc(cap, "GGUF writer");
     w->buf = lb_malloc(OUT_BUF_SIZE, "GGUF writer buffer");
     if (!w->path || !w->tmp || !w->buf) {
         free_writer(w);
         return LB_ERR_NOMEM;
     }
-    snprintf(w->tmp, cap, "%s.tmp.%ld", path, (long)getpid());
-    w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (!tmp) snprintf(w->tmp, cap, "%s.tmp.%ld", path, (long)getpid());
+    w->keep_tmp = tmp != NULL;
+    w->verify = resume;
+    w->fd = open(w->tmp, resume ? O_RDWR | O_CLOEXEC : O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
     if (w->fd < 0) {
         int e = errno;
-        lb_status st = lb_fail(LB_ERR_IO, "%s: cannot create the temporary file %s: %s", path, w->tmp, strerror(e));
+        lb_status st = lb_fail(LB_ERR_IO, "%s: cannot %s the temporary file %s: %s", path, resume ? "open" : "create",
+                               w->tmp, strerror(e));
         free_writer(w);
         return st;
     }
@@ -464,11 +495,62 @@ lb_status lb_gguf_writer_open(const char *path, uint64_t alignment, lb_gguf_writ
     return LB_OK;
 }
 
+lb_status lb_gguf_writer_open(const char *path, uint64_t alignment, lb_gguf_writer **out_w)
+{
+    return writer_open(path, NULL, false, alignment, out_w);
+}
+
+lb_status lb_gguf_writer_open_resumable(const char *path, const char *tmp, bool resume, uint64_t alignment,
+                                        lb_gguf_writer **out_w)
+{
+    return writer_open(path, tmp, resume, alignment, out_w);
+}
+
+lb_status lb_gguf_writer_sync(lb_gguf_writer *w, int64_t *n_done, uint64_t *offset)
+{
+    if (!w->err && (!w->header_written || w->cur_written != 0 || w->verify))
+        set_err(w, LB_ERR_ARG, "%s: sync in the middle of a tensor", w->path);
+    if (!w->err) flush_buf(w);
+    if (!w->err && fsync(w->fd) != 0)
+        set_err(w, LB_ERR_IO, "%s: fsync failed after %" PRIu64 " bytes (temporary file %s): %s", w->path, w->flushed,
+                w->tmp, strerror(errno));
+    if (w->err) return lb_fail(w->err, "%s", w->msg);
+    *n_done = w->cur;
+    *offset = w->flushed;
+    return LB_OK;
+}
+
+lb_status lb_gguf_writer_resume_at(lb_gguf_writer *w, int64_t n_done, uint64_t offset)
+{
+    if (!w->err && (!w->verify || !w->header_written || n_done < 0 || n_done > w->n_tensors))
+        set_err(w, LB_ERR_ARG, "%s: resume_at needs a resumable writer after its header", w->path);
+    if (!w->err) verify_buf(w);
+    uint64_t expect = w->data_start;
+    for (int64_t i = 0; !w->err && i < n_done; i++)
+        expect += w->tensors[i].nbytes + pad_to(w->tensors[i].nbytes, w->alignment);
+    struct stat sb;
+    if (!w->err && expect != offset)
+        set_err(w, LB_ERR_FORMAT, "%s: the checkpoint says %" PRId64 " tensors end at byte %" PRIu64
+                ", this run's layout puts them at %" PRIu64 ": cannot resume", w->path, n_done, offset, expect);
+    if (!w->err && (fstat(w->fd, &sb) != 0 || (uint64_t)sb.st_size < offset))
+        set_err(w, LB_ERR_FORMAT, "%s: the partial output %s is shorter than the %" PRIu64 " bytes its checkpoint says",
+                w->path, w->tmp, offset);
+    if (!w->err && (ftruncate(w->fd, (off_t)offset) != 0 || lseek(w->fd, (off_t)offset, SEEK_SET) < 0))
+        set_err(w, LB_ERR_IO, "%s: cannot cut the partial output %s back to byte %" PRIu64 ": %s", w->path, w->tmp,
+                offset, strerror(errno));
+    if (w->err) return lb_fail(w->err, "%s", w->msg);
+    w->verify = false;
+    w->flushed = offset;
+    w->cur = n_done;
+    w->cur_written = 0;
+    return LB_OK;
+}
+
 void lb_gguf_writer_abort(lb_gguf_writer *w)
 {
     if (!w) return;
     if (w->fd >= 0) close(w->fd);
-    unlink(w->tmp);
+    if (!w->keep_tmp) unlink(w->tmp);
     free_writer(w);
 }
 
@@ -504,7 +586,7 @@ lb_status lb_gguf_writer_finish(lb_gguf_writer *w)
     }
     lb_status st = w->err;
     if (st) {
-        unlink(w->tmp);
+        if (!w->keep_tmp) unlink(w->tmp);
         lb_fail(st, "%s", w->msg); /* reported once, now, whatever happened on this thread since */
     }
     free_writer(w);

@@ -23,6 +23,19 @@ typedef struct lb_gguf_writer lb_gguf_writer;
  * created (directory missing or unwritable). */
 lb_status lb_gguf_writer_open(const char *path, uint64_t alignment, lb_gguf_writer **out);
 
+/* Resumable output (checkpointed quantization): the temporary file is tmp, chosen by the caller,
+ * kept on failure and abort (the caller removes it), renamed to path by finish. resume: tmp
+ * holds an earlier run's output; lb_gguf_write_header then compares the header it would write
+ * with the file (a mismatch is LB_ERR_FORMAT) and lb_gguf_writer_resume_at continues after the
+ * first n_done tensors. */
+lb_status lb_gguf_writer_open_resumable(const char *path, const char *tmp, bool resume, uint64_t alignment,
+                                        lb_gguf_writer **out);
+/* Between tensors: flushes and fsyncs; *n_done tensors are complete and end at byte *offset. */
+lb_status lb_gguf_writer_sync(lb_gguf_writer *w, int64_t *n_done, uint64_t *offset);
+/* Resuming, after lb_gguf_write_header: checks that n_done tensors end at offset in this
+ * layout and that the file holds them, cuts anything after offset, and continues there. */
+lb_status lb_gguf_writer_resume_at(lb_gguf_writer *w, int64_t n_done, uint64_t offset);
+
 /* ---- metadata (before lb_gguf_write_header; keys must be unique) ---- */
 void lb_gguf_add_u8(lb_gguf_writer *w, const char *key, uint8_t v);
 void lb_gguf_add_i8(lb_gguf_writer *w, const char *key, int8_t v);

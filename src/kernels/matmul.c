@@ -46,14 +46,15 @@ typedef struct twin {
 } twin;
 
 static const twin k_twins_avx2[] = {
-    {LB_TYPE_Q4_0, lb_vec_dot_q4_0_q8_0_avx2}, {LB_TYPE_Q4_1, lb_vec_dot_q4_1_q8_1_avx2},
-    {LB_TYPE_Q8_0, lb_vec_dot_q8_0_q8_0_avx2}, {LB_TYPE_Q4_K, lb_vec_dot_q4_k_q8_k_avx2},
-    {LB_TYPE_Q6_K, lb_vec_dot_q6_k_q8_k_avx2},
+    {LB_TYPE_Q4_0, lb_vec_dot_q4_0_q8_0_avx2},  {LB_TYPE_Q4_1, lb_vec_dot_q4_1_q8_1_avx2},
+    {LB_TYPE_Q8_0, lb_vec_dot_q8_0_q8_0_avx2},  {LB_TYPE_Q4_K, lb_vec_dot_q4_k_q8_k_avx2},
+    {LB_TYPE_Q5_K, lb_vec_dot_q5_k_q8_k_avx2},  {LB_TYPE_Q6_K, lb_vec_dot_q6_k_q8_k_avx2},
+    {LB_TYPE_IQ4_XS, lb_vec_dot_iq4_xs_q8_k_avx2},
 };
 static const twin k_twins_avx512[] = {
-    {LB_TYPE_Q4_0, lb_vec_dot_q4_0_q8_0_avx512},
-    {LB_TYPE_Q4_1, lb_vec_dot_q4_1_q8_1_avx512},
-    {LB_TYPE_Q8_0, lb_vec_dot_q8_0_q8_0_avx512},
+    {LB_TYPE_Q4_0, lb_vec_dot_q4_0_q8_0_avx512}, {LB_TYPE_Q4_1, lb_vec_dot_q4_1_q8_1_avx512},
+    {LB_TYPE_Q8_0, lb_vec_dot_q8_0_q8_0_avx512}, {LB_TYPE_Q5_K, lb_vec_dot_q5_k_q8_k_avx512},
+    {LB_TYPE_IQ4_XS, lb_vec_dot_iq4_xs_q8_k_avx512},
 };
 
 /* Written once by init_tables (under pthread_once), read-only afterwards. */

@@ -344,13 +344,6 @@ static int32_t token_id(const lb_tokenizer *tok, const char *s, size_t n)
     return -1;
 }
 
-static uint64_t fnv1a(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) h = (h ^ (uint8_t)s[i]) * 1099511628211ull;
-    return h;
-}
-
 /* Scores for a SentencePiece-style BPE that has merges but no scores (HF tokenizer.json): the
  * token made by merge number r scores -(r+1), the first merge that makes it winning, so that
  * llama.cpp's score-driven merging follows the tokenizer's ranks (see make_gguf_fixtures.py:
@@ -367,7 +360,7 @@ static lb_status scores_from_merges(const lb_tokenizer *tok, float *scores)
         const char *t;
         size_t len;
         lb_tokenizer_token(tok, i, &t, &len, NULL, NULL);
-        uint64_t h = fnv1a(t, len) & (uint64_t)(cap - 1);
+        uint64_t h = lb_fnv1a(LB_FNV_OFFSET, t, len) & (uint64_t)(cap - 1);
         while (slot[h] >= 0) h = (h + 1) & (uint64_t)(cap - 1);
         slot[h] = i;
     }
@@ -388,7 +381,7 @@ static lb_status scores_from_merges(const lb_tokenizer *tok, float *scores)
         }
         memcpy(cat, ta, la);
         memcpy(cat + la, tb, lb);
-        for (uint64_t h = fnv1a(cat, la + lb) & (uint64_t)(cap - 1); slot[h] >= 0; h = (h + 1) & (uint64_t)(cap - 1)) {
+        for (uint64_t h = lb_fnv1a(LB_FNV_OFFSET, cat, la + lb) & (uint64_t)(cap - 1); slot[h] >= 0; h = (h + 1) & (uint64_t)(cap - 1)) {
             const char *t;
             size_t len;
             lb_tokenizer_token(tok, slot[h], &t, &len, NULL, NULL);
@@ -579,17 +572,17 @@ static lb_status write_vocab(conv *c, lb_gguf_writer *w)
 
 /* LlamaModel.permute: w.reshape(n_head, 2, hd/2, ...).swapaxes(1, 2): new row h*hd + 2i + j is
  * old row h*hd + j*hd/2 + i (rotate-half halves -> interleaved pairs). */
-static lb_status permute_rows(float *x, int64_t n_rows, int64_t row_len, int64_t n_head, const char *name)
+lb_status lb_convert_permute_rows(void *rows, int64_t n_rows, size_t row_bytes, int64_t n_head, const char *name)
 {
     int64_t hd = n_rows / n_head;
-    float *tmp = lb_malloc((size_t)(n_rows * row_len) * sizeof *tmp, name);
+    uint8_t *x = rows, *tmp = lb_malloc((size_t)n_rows * row_bytes, name);
     if (!tmp) return LB_ERR_NOMEM;
     for (int64_t h = 0; h < n_head; h++)
         for (int64_t i = 0; i < hd / 2; i++)
             for (int64_t j = 0; j < 2; j++)
-                memcpy(tmp + (h * hd + 2 * i + j) * row_len, x + (h * hd + j * (hd / 2) + i) * row_len,
-                       (size_t)row_len * sizeof *x);
-    memcpy(x, tmp, (size_t)(n_rows * row_len) * sizeof *x);
+                memcpy(tmp + (size_t)(h * hd + 2 * i + j) * row_bytes, x + (size_t)(h * hd + j * (hd / 2) + i) * row_bytes,
+                       row_bytes);
+    memcpy(x, tmp, (size_t)n_rows * row_bytes);
     free(tmp);
     return LB_OK;
 }
@@ -622,6 +615,19 @@ static lb_status write_tensor(conv *c, const planned *p, lb_gguf_writer *w)
     int64_t row = p->n_dims > 1 ? p->shape[1] : p->shape[0], n_rows = n / row;
     float *x = NULL;
     lb_status st;
+    if (c->job->produce && p->n_dims == 2) {
+        lb_convert_tensor t = {.name = p->name, .n_rows = n_rows, .n_per_row = row,
+                               .src_type = p->src ? p->src->type : LB_TYPE_F32, .permute_heads = p->permute_heads};
+        uint64_t nbytes;
+        LB_ASSERT(lb_type_nbytes(p->type, (uint64_t)n, &nbytes));
+        void *q = lb_malloc((size_t)nbytes, p->name);
+        if (!q) return LB_ERR_NOMEM;
+        bool done = false;
+        st = c->job->produce(c->job->user, &t, p->type, q, nbytes, &done);
+        if (!st && done) lb_gguf_write_data(w, q, (size_t)nbytes);
+        free(q);
+        if (st || done) return st ? st : lb_gguf_writer_status(w);
+    }
     if (c->job->copy_same_type && p->src && !p->permute_heads && p->src->type == p->type) {
         lb_gguf_write_data(w, p->src->data, (size_t)p->src->nbytes);
         return lb_gguf_writer_status(w);
@@ -632,7 +638,8 @@ static lb_status write_tensor(conv *c, const planned *p, lb_gguf_writer *w)
     } else if ((st = lb_tensor_to_f32(p->src, &x))) {
         return st;
     }
-    if (p->permute_heads && (st = permute_rows(x, p->shape[0], p->n_dims > 1 ? p->shape[1] : 1, p->permute_heads, p->name)))
+    if (p->permute_heads && (st = lb_convert_permute_rows(x, p->shape[0], (size_t)(p->n_dims > 1 ? p->shape[1] : 1) * sizeof *x,
+                                                          p->permute_heads, p->name)))
         goto done;
     st = LB_OK;
     if (p->type == LB_TYPE_F32) {
@@ -702,7 +709,9 @@ lb_status lb_convert_run(const char *model_path, const char *out_path, const lb_
     if ((st = make_plan(&c))) goto done;
     if ((st = assign_types(&c))) goto done;
 
-    if ((st = lb_gguf_writer_open(out_path, 0, &w))) goto done;
+    st = job->partial_path ? lb_gguf_writer_open_resumable(out_path, job->partial_path, job->resume, 0, &w)
+                           : lb_gguf_writer_open(out_path, 0, &w);
+    if (st) goto done;
     write_hparams(&c, w);
     if ((st = write_vocab(&c, w))) goto done;
     for (int64_t i = 0; i < c.plan.n; i++) {
@@ -710,9 +719,15 @@ lb_status lb_convert_run(const char *model_path, const char *out_path, const lb_
         lb_gguf_add_tensor_info(w, p->name, p->type, p->n_dims, p->shape);
     }
     if ((st = lb_gguf_write_header(w))) goto done;
-    for (int64_t i = 0; i < c.plan.n; i++) {
+    int64_t first = 0;
+    if (job->resume) {
+        if ((st = lb_gguf_writer_resume_at(w, job->resume_tensors, job->resume_offset))) goto done;
+        first = job->resume_tensors;
+    }
+    for (int64_t i = first; i < c.plan.n; i++) {
         const planned *p = &c.plan.t[i];
         if ((st = write_tensor(&c, p, w))) goto done;
+        if (job->written && (st = job->written(job->user, i, p->name, w))) goto done;
         if (job->tensor_done) {
             int64_t n = p->shape[0] * (p->n_dims > 1 ? p->shape[1] : 1);
             uint64_t nbytes = 0;

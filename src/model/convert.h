@@ -19,7 +19,10 @@ typedef struct lb_convert_tensor {
     const char *name;  /* GGUF name */
     int64_t n_rows, n_per_row;
     lb_type src_type;  /* as stored in the source (F32 for computed tensors) */
+    int64_t permute_heads; /* > 0: rows are permuted from the source's (lb_convert_permute_rows) */
 } lb_convert_tensor;
+
+typedef struct lb_gguf_writer lb_gguf_writer;
 
 typedef struct lb_convert_job {
     const char *name;   /* general.name; NULL = from the source */
@@ -36,8 +39,24 @@ typedef struct lb_convert_job {
     /* After each tensor is written: index (from 0), count, name, type, elements, bytes. */
     void (*tensor_done)(void *user, int64_t i, int64_t n, const char *name, lb_type type, int64_t n_elements,
                         uint64_t nbytes);
+    /* Optional (block-wise methods such as GPTQ): supplies a 2-D weight's bytes itself, called in
+     * file order before the tensor is read; q has nbytes of room (rows in the file's layout:
+     * permuted when t->permute_heads > 0). *done = false: quantized by convert as usual. */
+    lb_status (*produce)(void *user, const lb_convert_tensor *t, lb_type type, void *q, uint64_t nbytes, bool *done);
+    /* Optional: after tensor i is written, with the writer (checkpoints sync it). */
+    lb_status (*written)(void *user, int64_t i, const char *name, lb_gguf_writer *w);
+    /* Optional resumable output: the temporary file's path (kept on failure); resume: continue
+     * an earlier run's file whose first resume_tensors tensors end at byte resume_offset. */
+    const char *partial_path;
+    bool resume;
+    int64_t resume_tensors;
+    uint64_t resume_offset;
     void *user;
 } lb_convert_job;
+
+/* convert_hf_to_gguf's LlamaModel.permute on rows of row_bytes bytes (f32 or quantized rows):
+ * HF rotate-half q/k rows to GGUF's interleaved pairs. */
+lb_status lb_convert_permute_rows(void *rows, int64_t n_rows, size_t row_bytes, int64_t n_head, const char *name);
 
 lb_status lb_convert_run(const char *model_path, const char *out_path, const lb_convert_job *job);
 

@@ -200,7 +200,7 @@ static void head_attention_dot(const float *q, const float *k, const float *v, i
 
 /* Causal attention of every new token of every sequence over its cache, one (sequence, head)
  * pair per task; head h reads kv head h / (n_head / n_head_kv) (grouped-query attention). */
-static void attention(lb_model *m, const lb_kv_cache *kv, int64_t layer, int64_t n_seq, int64_t n_tokens, int64_t pos0)
+static void attention(lb_model *m, const lb_kv_cache *kv, int64_t kv_layer, int64_t n_seq, int64_t n_tokens, int64_t pos0)
 {
     const lb_llama_config *c = &m->cfg;
     int64_t hd = c->head_dim, q_dim = c->n_head * hd, group = c->n_head / c->n_head_kv;
@@ -210,8 +210,8 @@ static void attention(lb_model *m, const lb_kv_cache *kv, int64_t layer, int64_t
     for (int64_t s = 0; s < n_seq; s++) {
         for (int64_t h = 0; h < c->n_head; h++) {
             float *scratch = m->scores + (int64_t)omp_get_thread_num() * m->cap_scores;
-            const float *k = kv_row(kv, kv->k, s, layer, 0) + (h / group) * hd;
-            const float *v = kv_row(kv, kv->v, s, layer, 0) + (h / group) * hd;
+            const float *k = kv_row(kv, kv->k, s, kv_layer, 0) + (h / group) * hd;
+            const float *v = kv_row(kv, kv->v, s, kv_layer, 0) + (h / group) * hd;
             const float *q = m->q + s * n_tokens * q_dim + h * hd;
             float *o = m->att + s * n_tokens * q_dim + h * hd;
             if (n_tokens >= ATTN_GEMM_MIN_TOKENS) {
@@ -224,7 +224,8 @@ static void attention(lb_model *m, const lb_kv_cache *kv, int64_t layer, int64_t
     }
 }
 
-static void block_forward(lb_model *m, lb_kv_cache *kv, int64_t layer, int64_t n_seq, int64_t n_tokens, int64_t pos0)
+void lb_block_forward(lb_model *m, lb_kv_cache *kv, int64_t layer, int64_t kv_layer, int64_t n_seq, int64_t n_tokens,
+                      int64_t pos0)
 {
     const lb_llama_config *c = &m->cfg;
     const lb_block *b = &m->blocks[layer];
@@ -245,10 +246,10 @@ static void block_forward(lb_model *m, lb_kv_cache *kv, int64_t layer, int64_t n
         int64_t s = r / n_tokens, pos = pos0 + r % n_tokens;
         lb_rope_apply(&m->rope, m->q + r * q_dim, c->n_head, pos);
         lb_rope_apply(&m->rope, m->k + r * kv_dim, c->n_head_kv, pos);
-        memcpy(kv_row(kv, kv->k, s, layer, pos), m->k + r * kv_dim, (size_t)kv_dim * sizeof(float));
-        memcpy(kv_row(kv, kv->v, s, layer, pos), m->v + r * kv_dim, (size_t)kv_dim * sizeof(float));
+        memcpy(kv_row(kv, kv->k, s, kv_layer, pos), m->k + r * kv_dim, (size_t)kv_dim * sizeof(float));
+        memcpy(kv_row(kv, kv->v, s, kv_layer, pos), m->v + r * kv_dim, (size_t)kv_dim * sizeof(float));
     }
-    attention(m, kv, layer, n_seq, n_tokens, pos0);
+    attention(m, kv, kv_layer, n_seq, n_tokens, pos0);
     if (m->observe) m->observe(m->observe_user, (int)layer, LB_LINEAR_O, m->att, rows, q_dim);
     linear(m, m->x, m->att, &b->wo, rows, E, q_dim, true);
 
@@ -289,7 +290,7 @@ lb_status lb_forward(lb_model *m, lb_kv_cache *kv, const int32_t *tokens, int64_
                            (long long)r, (long long)c->n_vocab);
         memcpy(m->x + r * E, m->tok_embd + (int64_t)tokens[r] * E, (size_t)E * sizeof(float));
     }
-    for (int64_t l = 0; l < c->n_layer; l++) block_forward(m, kv, l, n_seq, n_tokens, pos0);
+    for (int64_t l = 0; l < c->n_layer; l++) lb_block_forward(m, kv, l, l, n_seq, n_tokens, pos0);
 #pragma omp parallel for schedule(static) num_threads(m->n_threads) if (rows * E >= PAR_MIN_WORK)
     for (int64_t r = 0; r < rows; r++) rmsnorm(m->xn + r * E, m->x + r * E, m->out_norm, E, c->norm_eps);
     /* every row's final hidden state, whether or not its logits are asked for (llama-imatrix

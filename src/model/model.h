@@ -124,6 +124,11 @@ lb_status lb_model_reserve(lb_model *m, int64_t n_rows, int64_t n_ctx);
  * kv must have been initialised with n_seq >= this batch and n_ctx >= pos0 + n_tokens. */
 lb_status lb_forward(lb_model *m, lb_kv_cache *kv, const int32_t *tokens, int64_t n_seq, int64_t n_tokens,
                      int64_t pos0, int64_t first_logit, float *logits);
+/* One block of lb_forward: m->x [n_seq * n_tokens][n_embd] goes through m->blocks[layer] in
+ * place, keys and values kept in the cache's layer kv_layer (the block-wise pipeline holds one
+ * block and a one-layer cache). lb_model_reserve must have sized the scratch. */
+void lb_block_forward(lb_model *m, lb_kv_cache *kv, int64_t layer, int64_t kv_layer, int64_t n_seq, int64_t n_tokens,
+                      int64_t pos0);
 /* After lb_forward, m->xn holds the final-normed hidden state of every row; this turns n_rows
  * of them into logits [n_rows][n_vocab] (callers tile rows to bound logits memory). */
 void lb_logits_rows(lb_model *m, const float *hidden, int64_t n_rows, float *logits);

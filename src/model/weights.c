@@ -72,6 +72,7 @@ lb_status lb_tensor_to_f32(const lb_tensor_info *t, float **out)
     float *buf = lb_malloc((size_t)t->n_elements * sizeof(float), t->name);
     if (!buf) return LB_ERR_NOMEM;
     tr->to_f32(t->data, buf, t->n_elements);
+    lb_release_pages(t->data, (size_t)t->nbytes);
     for (int64_t i = 0; i < t->n_elements; i++) {
         if (!isfinite(buf[i])) {
             lb_status st = lb_fail(LB_ERR_NUMERIC, "%s: tensor '%s' at offset %llu: element %lld is %g", t->file, t->name,

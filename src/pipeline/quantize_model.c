@@ -18,6 +18,7 @@
  * sorted order. Not here: IQ1/IQ2/IQ3 types (no quantizer), GPTQ/AWQ (src/algo). */
 #include "lowbit.h"
 #include "model/convert.h"
+#include "pipeline/blockwise.h"
 #include "quant/types.h"
 
 #include <stdio.h>
@@ -76,6 +77,7 @@ typedef struct qstate {
     lb_imatrix *im;
     float *w;     /* [w_cap] per-column weights of the current tensor */
     int64_t w_cap;
+    lb_blockwise *bw; /* method gptq, else NULL */
 } qstate;
 
 static bool use_more_bits(int64_t i_layer, int64_t n_layer)
@@ -156,6 +158,7 @@ static lb_status type_of(void *user, const lb_convert_model_info *m, const lb_co
     if (!tr->is_quantized) *out = q->base;                        /* F32/F16/BF16: every 2-D weight */
     else if (q->p->pure) *out = fallback(q->base, t->n_per_row);  /* --pure */
     else *out = recipe(q, m, t->name, t->n_per_row);
+    if (q->bw) lb_blockwise_set_type(q->bw, t->name, *out);
     return LB_OK;
 }
 
@@ -193,8 +196,19 @@ static void tensor_done(void *user, int64_t i, int64_t n, const char *name, lb_t
     const qstate *q = user;
     if (!q->p->on_tensor) return;
     lb_quantize_tensor_report r = {.index = i, .count = n, .name = name, .type = lb_type_traits_of(type)->name,
-                                   .n_elements = n_elements, .n_bytes = nbytes};
+                                   .n_elements = n_elements, .n_bytes = nbytes, .rel_err = -1};
+    if (q->bw) lb_blockwise_tensor_report(q->bw, name, &r);
     q->p->on_tensor(q->p->user, &r);
+}
+
+static lb_status produce(void *user, const lb_convert_tensor *t, lb_type type, void *out, uint64_t nbytes, bool *done)
+{
+    return lb_blockwise_produce(((qstate *)user)->bw, t, type, out, nbytes, done);
+}
+
+static lb_status written(void *user, int64_t i, const char *name, lb_gguf_writer *w)
+{
+    return lb_blockwise_written(((qstate *)user)->bw, i, name, w);
 }
 
 // ---- driver ----
@@ -214,7 +228,18 @@ lb_status lb_quantize_model(const char *model_path, const char *out_path, const 
         .name = p->name, .file_type = (uint32_t)q.ftype, .quantization_version = true, .copy_same_type = true,
         .n_threads = p->n_threads, .type_of = type_of, .weights_of = weights_of, .tensor_done = tensor_done,
         .user = &q};
-    st = lb_convert_run(model_path, out_path, &job);
+    bool gptq = p->method && strcasecmp(p->method, "rtn") != 0;
+    if (gptq && strcasecmp(p->method, "gptq") != 0)
+        st = lb_fail(LB_ERR_ARG, "lb_quantize_model: unknown method '%s' (rtn, gptq)", p->method);
+    else if (gptq && !lb_type_traits_of(q.base)->is_quantized)
+        st = lb_fail(LB_ERR_ARG, "lb_quantize_model: GPTQ needs a quantized type, not %s", type);
+    if (!st && gptq && !(st = lb_blockwise_open(model_path, out_path, p, &q.bw))) {
+        job.produce = produce;
+        job.written = written;
+        lb_blockwise_output(q.bw, &job.partial_path, &job.resume, &job.resume_tensors, &job.resume_offset);
+    }
+    if (!st) st = lb_convert_run(model_path, out_path, &job);
+    lb_blockwise_close(q.bw, st == LB_OK);
     free(q.w);
     lb_imatrix_close(q.im);
     return st;

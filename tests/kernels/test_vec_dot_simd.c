@@ -1,7 +1,10 @@
 /* SIMD twins (src/kernels/x86) against their reference kernels (src/kernels/ref), through
  * lb_matmul_q_with: every kernel set this CPU runs, every weight type whose vec_dot the set
- * overrides, rows of n in {32, 64, 96, 256, 288, 512, 4096, 11008} (those that are whole blocks
- * of the type), {1, 2, 3, 7, 17, 129} activation rows times 9 weight rows, on random
+ * overrides (and at least the ones listed in k_expected: a twin missing from matmul.c's tables
+ * fails), rows of n in {32, 64, 96, 256, 288, 512, 4096, 11008} (those that are whole blocks of
+ * the type: the legacy 32-element types take all eight, the k-quants and IQ4_XS, 256-element
+ * super-blocks, only 256, 512, 4096 and 11008), {1, 2, 3, 7, 17, 129} activation rows times
+ * 9 weight rows, on random
  * activations and on rows that are all zero, constant, or hold one huge outlier; weights are
  * random blocks (every quant code, Q8_0's -128 included) with small f16 scales. Also: rows at
  * odd addresses give the same bits, 1 and 2 threads agree bit for bit, and the selected set
@@ -12,8 +15,13 @@
  * |simd - ref| <= 2 * (n/32 + 8) * 2^-24 * M with M = sum_i (|w_i| + |o_i|) |a_i|: w_i the
  * dequantized weight, o_i its offset part (the weight with the block scale d zeroed: Q4_1's m,
  * Q4_K's -dmin*m; 0 for symmetric types), a_i the dequantized activation. We check
- * |simd - ref| <= (n/32 + 8) * 2^-22 * M (twice that, room for both sides' rounding). A zero
- * row has M = 0: both must give exactly 0. Kernels the CPU lacks are skipped with a note. */
+ * |simd - ref| <= (n/32 + 8) * 2^-22 * M (twice that, room for both sides' rounding). IQ4_XS
+ * is the one twin that also moves a rounding: the reference rounds d (ls - 32) and its product
+ * with each sub-block sum (3 roundings per 32 elements, still < 4 n/32), the twins keep ls - 32
+ * in the exact integer sum. The twins do not equal the reference bit for bit: their 8 float
+ * lanes hold other partial sums than ggml's generic lanes (ggml's own AVX2 kernels differ from
+ * its generic ones the same way). A zero row has M = 0: both must give exactly 0. Kernels the
+ * CPU lacks are skipped with a note. */
 #include "kernels/ref/vec_dot.h"
 #include "quant/blocks.h"
 #include "quant/types.h"
@@ -181,6 +189,14 @@ static double check_shape(lb_type t, const lb_dot_traits *simd, const lb_dot_tra
     return worst;
 }
 
+/* The twins each set must have (matmul.c's k_twins_*); LB_TYPE_COUNT ends a list. */
+static const lb_type k_expected[LB_KERNEL_ISA_COUNT][8] = {
+    [LB_KERNEL_REF] = {LB_TYPE_COUNT},
+    [LB_KERNEL_AVX2] = {LB_TYPE_Q4_0, LB_TYPE_Q4_1, LB_TYPE_Q8_0, LB_TYPE_Q4_K, LB_TYPE_Q5_K, LB_TYPE_Q6_K,
+                        LB_TYPE_IQ4_XS, LB_TYPE_COUNT},
+    [LB_KERNEL_AVX512] = {LB_TYPE_Q4_0, LB_TYPE_Q4_1, LB_TYPE_Q8_0, LB_TYPE_Q5_K, LB_TYPE_IQ4_XS, LB_TYPE_COUNT},
+};
+
 int main(void)
 {
     static const int64_t k_ns[] = {32, 64, 96, 256, 288, 512, 4096, 11008};
@@ -192,6 +208,12 @@ int main(void)
             printf("note: this CPU lacks %s: its kernels are not tested here\n", set);
             continue;
         }
+        for (int e = 0; k_expected[isa][e] != LB_TYPE_COUNT; e++) {
+            const lb_type t = k_expected[isa][e];
+            CHECKF(lb_dot_traits_isa_of(t, (lb_kernel_isa)isa)->vec_dot !=
+                       lb_dot_traits_isa_of(t, (lb_kernel_isa)(isa - 1))->vec_dot,
+                   "%s has no %s twin of its own (matmul.c k_twins_%s)", set, lb_type_traits_of(t)->name, set);
+        }
         for (int t = 0; t < LB_TYPE_COUNT; t++) {
             const lb_dot_traits *simd = lb_dot_traits_isa_of((lb_type)t, (lb_kernel_isa)isa);
             const lb_dot_traits *ref = lb_dot_traits_ref_of((lb_type)t);
@@ -200,9 +222,13 @@ int main(void)
             CHECK(simd->vec_dot_type == ref->vec_dot_type && simd->quantize_act == ref->quantize_act);
             const lb_type_traits *tt = lb_type_traits_of(t);
             double worst = 0;
+            char ns[96] = "";
             for (size_t ni = 0; ni < sizeof k_ns / sizeof k_ns[0]; ni++)
-                if (k_ns[ni] % tt->block_size == 0) worst = fmax(worst, check_shape((lb_type)t, simd, ref, k_ns[ni], &rng, set));
-            printf("%-6s %-6s vs ref: worst |simd - ref| / tol = %.3f\n", set, tt->name, worst);
+                if (k_ns[ni] % tt->block_size == 0) {
+                    worst = fmax(worst, check_shape((lb_type)t, simd, ref, k_ns[ni], &rng, set));
+                    snprintf(ns + strlen(ns), sizeof ns - strlen(ns), "%s%lld", ns[0] ? "," : "", (long long)k_ns[ni]);
+                }
+            printf("%-6s %-6s vs ref: worst |simd - ref| / tol = %.3f (n = %s)\n", set, tt->name, worst, ns);
             n_pairs++;
         }
     }

@@ -3,16 +3,19 @@
  * ggml-cpu x86 quants.c: per 32-element block, integer products with vpmaddubsw (u8 x s8 ->
  * pairs of i16) and vpmaddwd (-> 8 i32 lanes), exact; then one float scale per block, FMA'd
  * into 8 float lanes (two accumulators, so consecutive blocks do not wait on each other).
- * Differences from the reference: only the float summation order (lanes, FMA), bounded by the
- * tolerance of tests/kernels/test_vec_dot_simd.c. Integer sums are the same exact integers.
+ * Differences from the reference: only the float summation order (lanes, FMA; IQ4_XS also
+ * multiplies its sub-block scales in integers), bounded by the tolerance of
+ * tests/kernels/test_vec_dot_simd.c. Integer sums are the same exact integers.
  * Operand ranges that keep vpmaddubsw from saturating (|pair| <= 32767): 4-bit quants <= 15,
- * 6-bit <= 63, activations in [-127, 127] as every lowbit quantizer makes them; Q8_0 weights may
- * hold -128 (|.| is taken as u8 128, the sign moves to the activation).
+ * 5-bit <= 31, 6-bit <= 63, activations in [-127, 127] as every lowbit quantizer makes them;
+ * Q8_0 weights may hold -128 and IQ4 codebook values -127 (|.| is taken as u8, the sign moves
+ * to the activation).
  * Not here: the AVX-512 VNNI twins (vec_dot_avx512.c), activation quantizers (ref only). */
 #include "kernels/x86/vec_dot_x86.h"
 #include "quant/blocks.h"
 
 #include <immintrin.h>
+#include <stddef.h>
 #include <string.h>
 
 // ---- helpers ----
@@ -159,16 +162,21 @@ static inline __m128i pair_mask(int i)
     return _mm_set_epi64x(0x0101010101010101ll * (2 * i + 1), 0x0101010101010101ll * (2 * i));
 }
 
-/* Q4_K / Q5_K 6-bit scales and mins from 12 bytes (ggml's utmp shuffle, as the reference). */
-static inline void k4_scales_mins(const uint8_t packed[12], uint32_t utmp[4])
+/* The part Q4_K and Q5_K share per super-block: the minimum term -dmin_x d_y sum_sub m bsum
+ * (sub-block sums of the activations are pairs of Q8_K's 16-element bsums) FMA'd into acc_m
+ * (dmin here is -dmin_x d_y), and the 8 sub-block scales as u16, in both 128-bit halves. */
+static inline __m256i k45_scales_mins(const uint8_t *xb, const uint8_t *yb, float dmin, __m128 *acc_m)
 {
-    const uint32_t kmask1 = 0x3f3f3f3fu, kmask2 = 0x0f0f0f0fu, kmask3 = 0x03030303u;
-    memcpy(utmp, packed, 12);
-    utmp[3] = ((utmp[2] >> 4) & kmask2) | (((utmp[1] >> 6) & kmask3) << 4);
-    const uint32_t uaux = utmp[1] & kmask1;
-    utmp[1] = (utmp[2] & kmask2) | (((utmp[0] >> 6) & kmask3) << 4);
-    utmp[2] = uaux;
-    utmp[0] &= kmask1;
+    uint32_t utmp[4];
+    lb_k4_scales_mins_x86(xb + offsetof(lb_block_q4_k, scales), utmp);
+    /* 8 scales then 8 mins, widened to u16 */
+    const __m256i mins_scales = _mm256_cvtepu8_epi16(_mm_set_epi32((int)utmp[3], (int)utmp[2], (int)utmp[1], (int)utmp[0]));
+    const uint8_t *bs = yb + offsetof(lb_block_q8_k, bsums);
+    const __m128i q8s = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)bs), _mm_loadu_si128((const __m128i *)(bs + 16)));
+    const __m128i prod = _mm_madd_epi16(_mm256_extracti128_si256(mins_scales, 1), q8s);
+    *acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), *acc_m);
+    const __m128i sc128 = _mm256_castsi256_si128(mins_scales);
+    return _mm256_set_m128i(sc128, sc128);
 }
 
 /* d_x d_y sum_sub sc sum q a - dmin_x d_y sum_sub m (bsum pairs): the 8 sub-blocks of 32
@@ -186,17 +194,7 @@ void lb_vec_dot_q4_k_q8_k_avx2(int64_t n, float *restrict s, const void *restric
         float yd;
         memcpy(&yd, yb, 4);
         const float d = yd * f16(xb), dmin = -yd * f16(xb + 2);
-        uint32_t utmp[4];
-        k4_scales_mins(xb + 4, utmp);
-        /* 8 scales then 8 mins, widened to u16 */
-        const __m256i mins_scales = _mm256_cvtepu8_epi16(_mm_set_epi32((int)utmp[3], (int)utmp[2], (int)utmp[1], (int)utmp[0]));
-        const uint8_t *bs = yb + 4 + LB_QK_K;
-        const __m128i q8s = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)bs), _mm_loadu_si128((const __m128i *)(bs + 16)));
-        const __m128i prod = _mm_madd_epi16(_mm256_extracti128_si256(mins_scales, 1), q8s);
-        acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), acc_m);
-
-        const __m128i sc128 = _mm256_castsi256_si128(mins_scales);
-        const __m256i scales = _mm256_set_m128i(sc128, sc128);
+        const __m256i scales = k45_scales_mins(xb, yb, dmin, &acc_m);
         const uint8_t *q4 = xb + 16, *q8 = yb + 4;
         __m256i sumi = _mm256_setzero_si256();
         for (int j = 0; j < LB_QK_K / 64; j++, q4 += 32, q8 += 64) {
@@ -206,6 +204,46 @@ void lb_vec_dot_q4_k_q8_k_avx2(int64_t n, float *restrict s, const void *restric
             const __m256i q4l = _mm256_and_si256(q4bits, m4), q4h = _mm256_and_si256(_mm256_srli_epi16(q4bits, 4), m4);
             const __m256i pl = _mm256_maddubs_epi16(q4l, _mm256_loadu_si256((const __m256i *)q8));
             const __m256i ph = _mm256_maddubs_epi16(q4h, _mm256_loadu_si256((const __m256i *)(q8 + 32)));
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(_mm256_madd_epi16(scale_l, pl), _mm256_madd_epi16(scale_h, ph)));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    acc_m = _mm_add_ps(acc_m, _mm_movehl_ps(acc_m, acc_m));
+    acc_m = _mm_add_ss(acc_m, _mm_movehdup_ps(acc_m));
+    *s = hsum8(acc) + _mm_cvtss_f32(acc_m);
+}
+
+/* Q4_K plus a fifth bit: q = nibble + 16 * (qh bit), bit 2j of qh byte l for element l of
+ * sub-block 2j (low nibbles), bit 2j+1 for sub-block 2j+1 (high nibbles). hb is qh shifted
+ * right by 2j (16-bit shifts: bits 0 and 1 of each byte still come from that byte), and
+ * shifting it left by 4 (or 3) then masking 0x10 lands bit 0 (or 1) on bit 4 of its byte.
+ * q <= 31, so vpmaddubsw pairs stay <= 2 * 31 * 127. */
+void lb_vec_dot_q5_k_q8_k_avx2(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy)
+{
+    const uint8_t *x = vx, *y = vy;
+    const int64_t nb = n / LB_QK_K;
+    enum { XS = sizeof(lb_block_q5_k), YS = sizeof(lb_block_q8_k) };
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m16 = _mm256_set1_epi8(0x10);
+    __m256 acc = _mm256_setzero_ps();
+    __m128 acc_m = _mm_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *xb = x + i * XS, *yb = y + i * YS;
+        float yd;
+        memcpy(&yd, yb, 4);
+        const float d = yd * f16(xb), dmin = -yd * f16(xb + 2);
+        const __m256i scales = k45_scales_mins(xb, yb, dmin, &acc_m);
+        const uint8_t *q4 = xb + offsetof(lb_block_q5_k, qs), *q8 = yb + offsetof(lb_block_q8_k, qs);
+        __m256i hb = _mm256_loadu_si256((const __m256i *)(xb + offsetof(lb_block_q5_k, qh)));
+        __m256i sumi = _mm256_setzero_si256();
+        for (int j = 0; j < LB_QK_K / 64; j++, q4 += 32, q8 += 64, hb = _mm256_srli_epi16(hb, 2)) {
+            const __m256i scale_l = _mm256_shuffle_epi8(scales, bcast16_mask(2 * j));
+            const __m256i scale_h = _mm256_shuffle_epi8(scales, bcast16_mask(2 * j + 1));
+            const __m256i q4bits = _mm256_loadu_si256((const __m256i *)q4);
+            const __m256i q5l = _mm256_or_si256(_mm256_and_si256(q4bits, m4), _mm256_and_si256(_mm256_slli_epi16(hb, 4), m16));
+            const __m256i q5h = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4bits, 4), m4),
+                                                _mm256_and_si256(_mm256_slli_epi16(hb, 3), m16));
+            const __m256i pl = _mm256_maddubs_epi16(q5l, _mm256_loadu_si256((const __m256i *)q8));
+            const __m256i ph = _mm256_maddubs_epi16(q5h, _mm256_loadu_si256((const __m256i *)(q8 + 32)));
             sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(_mm256_madd_epi16(scale_l, pl), _mm256_madd_epi16(scale_h, ph)));
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
@@ -252,6 +290,44 @@ void lb_vec_dot_q6_k_q8_k_avx2(int64_t n, float *restrict s, const void *restric
             }
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    *s = hsum8(acc);
+}
+
+/* d_x d_y sum_sub (ls - 32) sum kv[q] a over 8 sub-blocks of 32 (legacy nibble order: low
+ * nibbles elements 0..15, high 16..31), kv the IQ4_NL codebook looked up with vpshufb. Both
+ * factors are signed, so |kv| goes unsigned into vpmaddubsw and kv's sign moves onto a
+ * (|pair| <= 2 * 127 * 127 < 32767); the signed 6-bit scale then multiplies in vpmaddwd.
+ * The reference rounds d (ls - 32) and its product with each sub-block sum; here the scale
+ * stays in the integer sum and d_x d_y multiplies once per super-block and lane. */
+void lb_vec_dot_iq4_xs_q8_k_avx2(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy)
+{
+    const uint8_t *x = vx, *y = vy;
+    const int64_t nb = n / LB_QK_K;
+    enum { XS = sizeof(lb_block_iq4_xs), YS = sizeof(lb_block_q8_k) };
+    const __m128i kv128 = _mm_loadu_si128((const __m128i *)lb_kvalues_iq4nl);
+    const __m256i kv = _mm256_set_m128i(kv128, kv128);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *xb = x + i * XS, *yb = y + i * YS;
+        float yd;
+        memcpy(&yd, yb, 4);
+        const float d4d8 = f16(xb) * yd;
+        uint16_t h;
+        memcpy(&h, xb + offsetof(lb_block_iq4_xs, scales_h), 2);
+        const uint8_t *sl = xb + offsetof(lb_block_iq4_xs, scales_l);
+        const uint8_t *qs = xb + offsetof(lb_block_iq4_xs, qs), *q8 = yb + offsetof(lb_block_q8_k, qs);
+        __m256i sumi = _mm256_setzero_si256();
+        for (int ib = 0; ib < LB_QK_K / 32; ib += 2, qs += 32, q8 += 64, h >>= 4) {
+            const int ls0 = (sl[ib / 2] & 0xf) | ((h << 4) & 0x30), ls1 = (sl[ib / 2] >> 4) | ((h << 2) & 0x30);
+            const __m256i w0 = _mm256_shuffle_epi8(kv, nibbles32(qs)), w1 = _mm256_shuffle_epi8(kv, nibbles32(qs + 16));
+            const __m256i a0 = _mm256_loadu_si256((const __m256i *)q8), a1 = _mm256_loadu_si256((const __m256i *)(q8 + 32));
+            const __m256i p0 = _mm256_maddubs_epi16(_mm256_sign_epi8(w0, w0), _mm256_sign_epi8(a0, w0));
+            const __m256i p1 = _mm256_maddubs_epi16(_mm256_sign_epi8(w1, w1), _mm256_sign_epi8(a1, w1));
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(_mm256_madd_epi16(p0, _mm256_set1_epi16((short)(ls0 - 32))),
+                                                           _mm256_madd_epi16(p1, _mm256_set1_epi16((short)(ls1 - 32)))));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d4d8), _mm256_cvtepi32_ps(sumi), acc);
     }
     *s = hsum8(acc);
 }
