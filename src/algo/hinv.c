@@ -1,7 +1,8 @@
 /* GPTQ's inverse Hessian factor (see gptq.h): U upper triangular with U^T U = (H + lambda I)^-1,
  * the "Cholesky of the inverse" of Frantar et al. 2022 section 3 (step 3), computed as the
  * reference gptq.py does (cholesky, cholesky_inverse, cholesky upper) with LAPACK dpotrf +
- * dpotri + dpotrf, lambda = damp * mean(diag H) (damp 0.01: the paper's 1%).
+ * dpotri + dpotrf, lambda = damp * mean(diag H) (damp 0.01: the paper's 1%; mean |H_ii| for
+ * the indefinite inputs the chain is for, 1 when the diagonal is all zero).
  *
  * When that fails (H indefinite or too ill-conditioned for its rounding), a chain of fallbacks,
  * each tried in order from p->first_method, the step that succeeded reported in rep->method:

@@ -279,7 +279,7 @@ static lb_status gptq_linear(lb_blockwise *bw, int64_t layer, int k, const doubl
     for (int64_t i = 0; i < cols; i++) mean_diag += H[i * cols + i];
     mean_diag /= (double)cols;
     lb_gptq_params gp = {.block_size = bw->p->gptq_block, .damp = bw->p->damp, .act_order = bw->p->act_order,
-                         .static_groups = true, .importance = true};
+                         .static_groups = bw->p->act_order, .importance = true};
     double damp_rel = gp.damp > 0 ? gp.damp : 0.01;
     double energy = weight_energy(w->f32, rows, cols, H, damp_rel * mean_diag);
     lb_grid *grid = NULL;
@@ -322,6 +322,32 @@ static lb_status gptq_linear(lb_blockwise *bw, int64_t layer, int k, const doubl
 
 // ---- one block ----
 
+/* Frees the f32 copies of the linears GPTQ has quantized (their values are exactly what their
+ * packed bytes decode to) ... */
+static void park_linears(lb_blockwise *bw, lb_block *b)
+{
+    for (int k = 0; k < L_DOWN; k++)
+        if (bw->h[k].bytes) {
+            free(weight_of(b, k)->f32);
+            weight_of(b, k)->f32 = NULL;
+        }
+}
+
+/* ... and decodes them back for the pass that computes the next block's input. */
+static lb_status unpark_linears(lb_blockwise *bw, lb_block *b)
+{
+    for (int k = 0; k < L_DOWN; k++) {
+        lb_weight *w = weight_of(b, k);
+        const held *h = &bw->h[k];
+        if (w->f32 || !h->bytes) continue;
+        const lb_type_traits *tr = lb_type_traits_of(h->type);
+        int64_t n = (int64_t)((uint64_t)h->rows * h->row_bytes / tr->type_size) * tr->block_size;
+        if (!(w->f32 = lb_malloc((size_t)n * sizeof(float), LINEARS[k].suffix))) return LB_ERR_NOMEM;
+        tr->to_f32(h->bytes, w->f32, n);
+    }
+    return LB_OK;
+}
+
 static lb_status calibrate_block(lb_blockwise *bw, int64_t layer)
 {
     lb_model *m = bw->m;
@@ -354,8 +380,11 @@ static lb_status calibrate_block(lb_blockwise *bw, int64_t layer)
         if (!st) st = run_pass(bw, layer, in, -1);
         t_h += lb_now_s() - tb;
     }
+    /* the quantized linears wait as their packed bytes while the biggest Hessian is inverted */
+    if (!st) park_linears(bw, &m->blocks[layer]);
     if (!st) st = gptq_linear(bw, layer, L_DOWN, bw->H[LB_LINEAR_DOWN], true);
     free_hessians(bw);
+    if (!st) st = unpark_linears(bw, &m->blocks[layer]);
     /* pass C: X_{i+1} through the quantized block */
     if (!st && seq) st = run_pass(bw, layer, in, out);
     lb_block_free(&m->blocks[layer]);
@@ -443,10 +472,12 @@ static plan memory_plan(const lb_llama_config *c, int64_t rows)
     p.hess_a = 8.0 * (2 * E * E + Q * Q) + 8.0 * (E > Q ? E * E : Q * Q); /* three + a working copy */
     p.hess_b = 8.0 * F * F;
     double widest = F > E ? F : E;
-    p.gptq = 4.0 * widest * widest + 3 * 4.0 * widest * (F > E ? F : E); /* f32 U and row buffers */
+    p.gptq = 4.0 * widest * widest + 4.0 * widest * 64; /* f32 factor of H^-1, row chunks */
     p.scratch = 4.0 * rows * (3 * E + 2 * Q + 2 * KV + 2 * F) + 8.0 * rows * (V > F ? V : F) + 8.0 * rows * KV;
     p.embed = 4.0 * V * E;
-    double a = p.block + p.hess_a + p.gptq, b = p.block + p.hess_b + p.gptq;
+    double down = 4.0 * E * F; /* during GPTQ of down the other linears wait packed */
+    double a = p.block + p.hess_a + p.gptq, b = p.block + p.hess_b;
+    if (down + p.hess_b + p.gptq > b) b = down + p.hess_b + p.gptq;
     p.total = (a > b ? a : b) + p.scratch;
     if (p.embed + p.scratch > p.total) p.total = p.embed + p.scratch;
     return p;
@@ -471,8 +502,12 @@ lb_status lb_blockwise_open(const char *model_path, const char *out_path, const 
     if (!st) st = lb_calib_windows(bw->m->tok, p->calib, bw->n_seq, bw->seq_len, p->seed, &bw->tokens, &text_hash);
     if (st) goto fail;
     const lb_llama_config *c = &bw->m->cfg;
-    /* sequences per forward pass: about 2048 rows, whole sequences */
-    bw->chunk = 2048 / bw->seq_len > 1 ? 2048 / bw->seq_len : 1;
+    /* sequences per forward pass: up to 2048 rows (whole sequences) and about 256 MiB of
+       forward-pass scratch */
+    int64_t per_row = 3 * c->n_embd + 4 * c->n_head * c->head_dim + 2 * c->n_ff + 2 * (c->n_vocab > c->n_ff ? c->n_vocab : c->n_ff);
+    int64_t rows = ((int64_t)1 << 26) / per_row;
+    if (rows > 2048) rows = 2048;
+    bw->chunk = rows / bw->seq_len > 1 ? rows / bw->seq_len : 1;
     if (bw->chunk > bw->n_seq) bw->chunk = bw->n_seq;
     plan pl = memory_plan(c, bw->chunk * bw->seq_len);
     logf_(bw, "memory plan: block weights %.2f GiB, Hessians %.2f GiB (attention, gate/up) then %.2f GiB (down), "

@@ -7,13 +7,17 @@
  * packed rows decode to (INT-N and GGUF block types), degenerate Hessians still give finite
  * weights, NaN in H is refused naming the tensor.
  *
- * Golden tolerance: lowbit propagates errors in float32, the golden in float64. A weight whose
- * updated value lands within ~1e-6 relative of a rounding boundary can take the other code;
- * that changes the error it pushes into the rest of its row, so a flip can drag a few more
- * codes of that row along. We require: g_idx identical; at most 1% of codes and 2% of group
- * scales different in every case (measured: see the printed counts, typically 0-0.3%); where a
- * weight's code, scale and zero agree, the dequantized value is bit-identical (it is a function
- * of them alone); every other weight within two grid steps of the golden; loss within 2%. */
+ * Golden tolerance: lowbit propagates errors in float32 through lazy blocks, the golden in
+ * float64 one column at a time. A weight whose updated value lands within ~1e-6 relative of a
+ * rounding boundary can take the other code; that changes the error it pushes into the rest of
+ * its row, so one flip can drag a few more codes of the row along, and a group fitted after it
+ * can get another scale. We allow: at most 0.3% of codes and 1 + 2% of the groups' (scale,
+ * zero) different per case; loss within 0.5%; g_idx identical. Where a weight's code, scale and
+ * zero agree, its dequantized value must be bit-identical (a function of those alone), every
+ * other weight within two grid steps. Measured on x86-64 with OpenBLAS: 0 codes and 0 groups
+ * differ in all 7 cases, losses agree to 6 digits. For scale: fitting groups that straddle a
+ * lazy block on values that miss the block's pending updates (a real bug this test caught)
+ * made 0.48% of codes and 12% of groups differ in the g48 case. */
 #include "algo/gptq.h"
 #include "calib/hessian.h"
 #include "quant/grid.h"
@@ -172,11 +176,12 @@ static void test_golden(void)
         printf("  %-26s codes differ %lld/%lld (%.3f%%), groups %lld/%lld, loss %.6g vs %.6g, method %d\n", name,
                (long long)code_diff, (long long)(rows * cols), 100.0 * code_diff / (rows * cols), (long long)scale_diff,
                (long long)(rows * ng), rep.loss, want_loss, rep.method);
-        CHECKF(code_diff * 100 <= rows * cols, "%s: %lld codes differ (> 1%%)", name, (long long)code_diff);
-        CHECKF(scale_diff * 50 <= rows * ng, "%s: %lld group scales/zeros differ (> 2%%)", name, (long long)scale_diff);
+        CHECKF(code_diff * 1000 <= 3 * rows * cols, "%s: %lld codes differ (> 0.3%%)", name, (long long)code_diff);
+        CHECKF(scale_diff * 50 <= 50 + rows * ng, "%s: %lld group scales/zeros differ (> 1 + 2%%)", name,
+               (long long)scale_diff);
         CHECKF(exact_bad == 0 && q_bad == 0, "%s: %lld values differ with equal codes, %lld beyond two steps", name,
                (long long)exact_bad, (long long)q_bad);
-        CHECKF(fabs(rep.loss - want_loss) <= 0.02 * want_loss, "%s: loss %g vs %g", name, rep.loss, want_loss);
+        CHECKF(fabs(rep.loss - want_loss) <= 0.005 * want_loss, "%s: loss %g vs %g", name, rep.loss, want_loss);
         CHECKF(rep.n_dead == lb_test_jint(c, "n_dead") && rep.method == LB_HINV_CHOLESKY,
                "%s: n_dead %lld, method %d", name, (long long)rep.n_dead, rep.method);
         lb_grid_free(g);
