@@ -210,6 +210,13 @@ typedef struct lb_quantize_params {
        Q3_K_S, Q3_K_M, Q3_K_L, Q4_K_S, Q4_K_M, Q5_K_S, Q5_K_M, Q6_K, IQ4_NL, IQ4_XS, and the aliases
        Q3_K = Q3_K_M, Q4_K = Q4_K_M, Q5_K = Q5_K_M. NULL = Q4_K_M. */
     const char *type;
+    /* TYPE may also be INT2 .. INT8: group-wise integers on the GPTQ/AWQ grid (AutoGPTQ's
+       quantizer, f16 scales), group_size columns per scale (0 = 128; a row that it does not
+       divide gets one group), symmetric unless asym. Written simulated: the block linears hold
+       their grid values as F32 (what a GPTQ checkpoint decodes to), everything else F32, so
+       perplexity measures the format before a packed exporter exists. */
+    int64_t group_size;
+    bool asym;
     bool pure;            /* every 2-D weight gets the type's base type (llama-quantize --pure), no
                              per-tensor recipe; rows it cannot hold still fall back */
     const char *imatrix;  /* llama.cpp imatrix (.dat or .gguf) path, NULL = none */

@@ -136,6 +136,12 @@ static const verb VERBS[] = {
      "  --type TYPE         (required) F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K Q3_K_S Q3_K_M\n"
      "                      Q3_K_L Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K IQ4_NL IQ4_XS (case-insensitive;\n"
      "                      Q3_K, Q4_K, Q5_K mean Q3_K_M, Q4_K_M, Q5_K_M as in llama-quantize)\n"
+     "                      INT2 .. INT8: group-wise integers on the GPTQ grid (AutoGPTQ's quantizer,\n"
+     "                      f16 scales), written simulated: the block linears hold the grid's\n"
+     "                      values as F32 (what a GPTQ checkpoint decodes to), for perplexity\n"
+     "  --group-size N      INT-N columns per scale (default 128; -1 = one per row; a row it does\n"
+     "                      not divide gets one per row)\n"
+     "  --asym              INT-N with a zero point (default symmetric, as AutoGPTQ)\n"
      "  --pure              every 2-D weight gets TYPE's base type (Q4_K for Q4_K_M): no recipe\n"
      "  --imatrix FILE      importance matrix (llama-imatrix .dat or .gguf, or lowbit imatrix):\n"
      "                      each weight's rounding error is weighted by its entry of the same name\n"
@@ -1053,6 +1059,8 @@ static int run_quantize(int argc, char **argv)
         else if (opt_value(&c, "--threads", "-t", &val)) qp.n_threads = (int)parse_int(&c, "--threads", val, 1, 4096);
         else if (opt_value(&c, "--name", NULL, &val)) qp.name = val;
         else if (opt_flag(&c, "--pure")) qp.pure = true;
+        else if (opt_value(&c, "--group-size", NULL, &val)) qp.group_size = parse_int(&c, "--group-size", val, -1, 1 << 20);
+        else if (opt_flag(&c, "--asym")) qp.asym = true;
         else if (opt_value(&c, "--method", NULL, &val)) {
             if (strcasecmp(val, "rtn") && strcasecmp(val, "gptq")) usage_error(c.v, "unknown --method '%s' (rtn, gptq)", val);
             qp.method = val;

@@ -628,7 +628,7 @@ static lb_status write_tensor(conv *c, const planned *p, lb_gguf_writer *w)
         free(q);
         if (st || done) return st ? st : lb_gguf_writer_status(w);
     }
-    if (c->job->copy_same_type && p->src && !p->permute_heads && p->src->type == p->type) {
+    if (c->job->copy_same_type && !c->job->transform && p->src && !p->permute_heads && p->src->type == p->type) {
         lb_gguf_write_data(w, p->src->data, (size_t)p->src->nbytes);
         return lb_gguf_writer_status(w);
     }
@@ -642,6 +642,11 @@ static lb_status write_tensor(conv *c, const planned *p, lb_gguf_writer *w)
                                                           p->permute_heads, p->name)))
         goto done;
     st = LB_OK;
+    if (c->job->transform && p->n_dims == 2) {
+        lb_convert_tensor t = {.name = p->name, .n_rows = n_rows, .n_per_row = row,
+                               .src_type = p->src ? p->src->type : LB_TYPE_F32, .permute_heads = p->permute_heads};
+        if ((st = c->job->transform(c->job->user, &t, x))) goto done;
+    }
     if (p->type == LB_TYPE_F32) {
         lb_gguf_write_data(w, x, (size_t)n * sizeof *x);
     } else if (p->type == LB_TYPE_F16 || p->type == LB_TYPE_BF16) {

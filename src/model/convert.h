@@ -43,6 +43,9 @@ typedef struct lb_convert_job {
      * file order before the tensor is read; q has nbytes of room (rows in the file's layout:
      * permuted when t->permute_heads > 0). *done = false: quantized by convert as usual. */
     lb_status (*produce)(void *user, const lb_convert_tensor *t, lb_type type, void *q, uint64_t nbytes, bool *done);
+    /* Optional: changes a 2-D weight's values (decoded, in the file's layout) before it is
+     * encoded (simulated quantization). */
+    lb_status (*transform)(void *user, const lb_convert_tensor *t, float *x);
     /* Optional: after tensor i is written, with the writer (checkpoints sync it). */
     lb_status (*written)(void *user, int64_t i, const char *name, lb_gguf_writer *w);
     /* Optional resumable output: the temporary file's path (kept on failure); resume: continue

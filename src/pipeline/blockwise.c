@@ -8,6 +8,7 @@
 #include "model/weights.h"
 #include "io/gguf_write.h"
 #include "pipeline/checkpoint.h"
+#include "pipeline/intn_sim.h"
 #include "quant/grid.h"
 #include "quant/types.h"
 
@@ -74,7 +75,10 @@ struct lb_blockwise {
     double t_start;
     int64_t blocks_this_run;
     int n_threads;
+    bool intn; /* TYPE INTn: simulated group-wise integers (intn_sim.h) */
 };
+
+static bool parse_linear(const char *name, int64_t *layer, int *k);
 
 static void logf_(const lb_blockwise *bw, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void logf_(const lb_blockwise *bw, const char *fmt, ...)
@@ -113,11 +117,12 @@ static named_type *find_type(const lb_blockwise *bw, const char *name)
     return NULL;
 }
 
-/* GPTQ applies to a linear whose type is a block type with a grid (not F16/F32 fallbacks). */
-static bool gptq_applies(lb_type t)
+/* GPTQ applies to every linear under INT-N, else to those whose type is a block type (not
+ * F16/F32 fallbacks). */
+static bool gptq_applies(const lb_blockwise *bw, lb_type t)
 {
     const lb_type_traits *tr = lb_type_traits_of(t);
-    return tr && tr->is_quantized;
+    return bw->intn || (tr && tr->is_quantized);
 }
 
 // ---- activations ----
@@ -259,7 +264,7 @@ static lb_status gptq_linear(lb_blockwise *bw, int64_t layer, int k, const doubl
     char name[64];
     snprintf(name, sizeof name, "blk.%lld.%s", (long long)layer, LINEARS[k].suffix);
     named_type *nt = find_type(bw, name);
-    if (!nt || !gptq_applies(nt->type)) return LB_OK; /* float fallback: written as converted */
+    if (!nt || !gptq_applies(bw, nt->type)) return LB_OK; /* float fallback: written as converted */
     int64_t cols = role_width(c, LINEARS[k].role);
     int64_t rows;
     switch (k) {
@@ -284,6 +289,7 @@ static lb_status gptq_linear(lb_blockwise *bw, int64_t layer, int k, const doubl
     double energy = weight_energy(w->f32, rows, cols, H, damp_rel * mean_diag);
     lb_grid *grid = NULL;
     lb_grid_spec spec = {.type = nt->type};
+    if (bw->intn) spec.intn = lb_intn_for_cols(bw->p, cols);
     lb_gptq_report rep = {0};
     lb_status st = lb_grid_create(&spec, rows, cols, &grid);
     if (!st) st = lb_gptq_quantize(name, w->f32, rows, cols, Hw, grid, &gp, bw->n_threads, &rep);
@@ -292,8 +298,8 @@ static lb_status gptq_linear(lb_blockwise *bw, int64_t layer, int k, const doubl
         lb_grid_free(grid);
         return st;
     }
-    size_t row_bytes;
-    const void *bytes = lb_grid_bytes(grid, &row_bytes);
+    size_t row_bytes = (size_t)cols * sizeof(float);
+    const void *bytes = bw->intn ? (const void *)w->f32 : lb_grid_bytes(grid, &row_bytes); /* INT-N: the values */
     held *h = &bw->h[k];
     free(h->bytes);
     h->bytes = lb_malloc((size_t)rows * row_bytes, name);
@@ -312,7 +318,12 @@ static lb_status gptq_linear(lb_blockwise *bw, int64_t layer, int k, const doubl
     nt->rep.rel_err = rel;
     nt->rep.damp = rep.damp;
     nt->rep.hinv = HINV_NAMES[rep.method];
-    logf_(bw, "  %-26s %-6s rel.err %.4f  %5.1fs%s%s", name, lb_type_traits_of(nt->type)->name, rel,
+    char tname[32];
+    if (bw->intn)
+        snprintf(tname, sizeof tname, "INT%d%s", spec.intn.bits, spec.intn.group_size > 0 ? "" : "/row");
+    else
+        snprintf(tname, sizeof tname, "%s", lb_type_traits_of(nt->type)->name);
+    logf_(bw, "  %-26s %-6s rel.err %.4f  %5.1fs%s%s", name, tname, rel,
           lb_now_s() - t0, rep.method != LB_HINV_CHOLESKY ? "  fallback: " : "",
           rep.method != LB_HINV_CHOLESKY ? HINV_NAMES[rep.method] : "");
     if (rep.method != LB_HINV_CHOLESKY)
@@ -399,6 +410,13 @@ static lb_status calibrate_block(lb_blockwise *bw, int64_t layer)
 }
 
 // ---- convert hooks ----
+
+bool lb_blockwise_is_linear(const char *name)
+{
+    int64_t layer;
+    int k;
+    return parse_linear(name, &layer, &k);
+}
 
 /* "blk.<L>.<suffix>" -> L and the linear's index, or false. */
 static bool parse_linear(const char *name, int64_t *layer, int *k)
@@ -495,6 +513,8 @@ lb_status lb_blockwise_open(const char *model_path, const char *out_path, const 
     bw->n_seq = p->calib_samples > 0 ? p->calib_samples : 128;
     bw->seq_len = p->calib_seq_len > 0 ? p->calib_seq_len : 512;
     bw->ck.x_fd[0] = bw->ck.x_fd[1] = -1;
+    int bits;
+    bw->intn = lb_intn_type(p->type, &bits);
     lb_open_params op = {.n_threads = bw->n_threads, .no_weights = true, .quiet = true};
     uint64_t text_hash = 0;
     lb_status st = lb_model_open(model_path, &op, &bw->m);

@@ -42,6 +42,8 @@ lb_status lb_blockwise_produce(void *bw, const lb_convert_tensor *t, lb_type typ
 lb_status lb_blockwise_written(void *bw, int64_t i, const char *name, lb_gguf_writer *w);
 /* GPTQ facts of a tensor written by this run (false when it was not GPTQ'd here). */
 bool lb_blockwise_tensor_report(const lb_blockwise *bw, const char *name, lb_quantize_tensor_report *r);
+/* A block linear's GGUF name ("blk.N.attn_q.weight", ...: what GPTQ quantizes). */
+bool lb_blockwise_is_linear(const char *name);
 /* success: the checkpoint directory is removed; otherwise it stays for --resume. */
 void lb_blockwise_close(lb_blockwise *bw, bool success);
 

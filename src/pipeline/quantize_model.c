@@ -19,6 +19,7 @@
 #include "lowbit.h"
 #include "model/convert.h"
 #include "pipeline/blockwise.h"
+#include "pipeline/intn_sim.h"
 #include "quant/types.h"
 
 #include <stdio.h>
@@ -64,6 +65,8 @@ static int find_ftype(const char *name)
 
 int lb_quantize_ftype(const char *type)
 {
+    int bits;
+    if (lb_intn_type(type, &bits)) return FT_F32; /* simulated: an F32 file */
     int i = type ? find_ftype(type) : -1;
     return i < 0 ? -1 : FTYPES[i].ftype;
 }
@@ -201,6 +204,15 @@ static void tensor_done(void *user, int64_t i, int64_t n, const char *name, lb_t
     q->p->on_tensor(q->p->user, &r);
 }
 
+/* TYPE INTn with round to nearest: the block linears' values moved onto the grid. */
+static lb_status round_intn(void *user, const lb_convert_tensor *t, float *x)
+{
+    const qstate *q = user;
+    if (!lb_blockwise_is_linear(t->name)) return LB_OK;
+    lb_intn_params ip = lb_intn_for_cols(q->p, t->n_per_row);
+    return lb_intn_round_rows(&ip, x, t->n_rows, t->n_per_row);
+}
+
 static lb_status produce(void *user, const lb_convert_tensor *t, lb_type type, void *out, uint64_t nbytes, bool *done)
 {
     return lb_blockwise_produce(((qstate *)user)->bw, t, type, out, nbytes, done);
@@ -219,7 +231,9 @@ lb_status lb_quantize_model(const char *model_path, const char *out_path, const 
     lb_quantize_params defaults = {0};
     const lb_quantize_params *p = params ? params : &defaults;
     const char *type = p->type ? p->type : "Q4_K_M";
-    int k = find_ftype(type);
+    int bits;
+    bool intn = lb_intn_type(type, &bits);
+    int k = intn ? find_ftype("F32") : find_ftype(type);
     if (k < 0) return lb_fail(LB_ERR_ARG, "lb_quantize_model: unknown type '%s'", type);
     qstate q = {.p = p, .ftype = FTYPES[k].ftype, .base = p->pure ? FTYPES[k].pure : FTYPES[k].base};
     lb_status st = LB_OK;
@@ -231,8 +245,9 @@ lb_status lb_quantize_model(const char *model_path, const char *out_path, const 
     bool gptq = p->method && strcasecmp(p->method, "rtn") != 0;
     if (gptq && strcasecmp(p->method, "gptq") != 0)
         st = lb_fail(LB_ERR_ARG, "lb_quantize_model: unknown method '%s' (rtn, gptq)", p->method);
-    else if (gptq && !lb_type_traits_of(q.base)->is_quantized)
+    else if (gptq && !intn && !lb_type_traits_of(q.base)->is_quantized)
         st = lb_fail(LB_ERR_ARG, "lb_quantize_model: GPTQ needs a quantized type, not %s", type);
+    if (intn && !gptq) job.transform = round_intn;
     if (!st && gptq && !(st = lb_blockwise_open(model_path, out_path, p, &q.bw))) {
         job.produce = produce;
         job.written = written;
