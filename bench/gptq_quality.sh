@@ -11,7 +11,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 lowbit=${LOWBIT:-$root/build/lowbit}
 shared=${LOWBIT_SHARED:-$root/../shared}
-types=${TYPES:-"Q2_K Q3_K_M Q4_0 Q4_K_M"}
+types=${TYPES:-"Q2_K Q3_K_M Q4_0 Q4_K_M INT4-g32 INT4-g128"}
 models=${MODELS:-"tinystories stories260k smollm2"}
 samples=${SAMPLES:-128}
 len=${LEN:-256}
@@ -31,20 +31,30 @@ ppl() { # model text ctx
     python3 -c 'import json,sys; print("%.4f" % json.load(sys.stdin)["ppl"])'
 }
 
-printf "%-12s %-7s %10s %10s %12s %10s %8s\n" model type float rtn imatrix-rtn gptq "gptq s"
+printf "%-12s %-9s %10s %10s %12s %10s %8s\n" model type float rtn imatrix-rtn gptq "gptq s"
 for name in $models; do
   IFS='|' read -r model calib eval ctx <<<"${spec[$name]}"
   [ -e "$model" ] || { echo "skipping $name: $model missing" >&2; continue; }
   base=$(ppl "$model" "$eval" "$ctx")
   "$lowbit" imatrix "$model" --text "$calib" -o "$work/$name.imatrix.gguf" --ctx "$len" --chunks "$samples" >/dev/null 2>&1
   for t in $types; do
-    "$lowbit" quantize "$model" -o "$work/rtn.gguf" --type "$t" >/dev/null 2>&1
-    "$lowbit" quantize "$model" -o "$work/im.gguf" --type "$t" --imatrix "$work/$name.imatrix.gguf" >/dev/null 2>&1
+    # INT4-g128: group-wise integers (simulated F32 file), no imatrix variant
+    if [[ $t =~ ^(INT[0-9])-g([0-9]+)$ ]]; then
+      targs=(--type "${BASH_REMATCH[1]}" --group-size "${BASH_REMATCH[2]}")
+    else
+      targs=(--type "$t")
+    fi
+    "$lowbit" quantize "$model" -o "$work/rtn.gguf" "${targs[@]}" >/dev/null 2>&1
+    im=n/a
+    if [[ $t != INT* ]]; then
+      "$lowbit" quantize "$model" -o "$work/im.gguf" "${targs[@]}" --imatrix "$work/$name.imatrix.gguf" >/dev/null 2>&1
+      im=$(ppl "$work/im.gguf" "$eval" "$ctx")
+    fi
     t0=$(date +%s.%N)
-    "$lowbit" quantize "$model" -o "$work/gptq.gguf" --type "$t" --method gptq --calib "$calib" \
+    "$lowbit" quantize "$model" -o "$work/gptq.gguf" "${targs[@]}" --method gptq --calib "$calib" \
       --calib-samples "$samples" --calib-len "$len" >/dev/null 2>&1
     t1=$(date +%s.%N)
-    printf "%-12s %-7s %10s %10s %12s %10s %8.1f\n" "$name" "$t" "$base" "$(ppl "$work/rtn.gguf" "$eval" "$ctx")" \
-      "$(ppl "$work/im.gguf" "$eval" "$ctx")" "$(ppl "$work/gptq.gguf" "$eval" "$ctx")" "$(echo "$t1 - $t0" | bc)"
+    printf "%-12s %-9s %10s %10s %12s %10s %8.1f\n" "$name" "$t" "$base" "$(ppl "$work/rtn.gguf" "$eval" "$ctx")" \
+      "$im" "$(ppl "$work/gptq.gguf" "$eval" "$ctx")" "$(echo "$t1 - $t0" | bc)"
   done
 done

@@ -1,7 +1,7 @@
 /* GPTQ's inverse Hessian factor (see gptq.h): U upper triangular with U^T U = (H + lambda I)^-1,
- * the "Cholesky of the inverse" of Frantar et al. 2022 section 3 (step 3), computed as the
- * reference gptq.py does (cholesky, cholesky_inverse, cholesky upper) with LAPACK dpotrf +
- * dpotri + dpotrf, lambda = damp * mean(diag H) (damp 0.01: the paper's 1%; mean |H_ii| for
+ * the "Cholesky of the inverse" of Frantar et al. 2022 section 3 (step 3): the factor the
+ * reference gptq.py gets from cholesky, cholesky_inverse, cholesky(upper), here from one LAPACK
+ * dpotrf and one dtrtri on the reversed matrix (half the flops; see step_cholesky), lambda = damp * mean(diag H) (damp 0.01: the paper's 1%; mean |H_ii| for
  * the indefinite inputs the chain is for, 1 when the diagonal is all zero).
  *
  * When that fails (H indefinite or too ill-conditioned for its rounding), a chain of fallbacks,
@@ -69,14 +69,36 @@ static bool work_ok(const double *H, int64_t n)
 
 // ---- the steps ----
 
-/* H + lambda I -> Cholesky, inverse, Cholesky of the inverse (in the work triangle). */
+/* The lower triangle (row-major) mirrored about the anti-diagonal: M[i][j] <-> M[n-1-j][n-1-i],
+ * which is J M J (J the reversal) for a symmetric or lower-triangular M's lower part. */
+static void antitranspose_lower(double *H, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j <= i; j++) {
+            int64_t a = n - 1 - j, b = n - 1 - i; /* its mirror, also in the lower triangle */
+            if (a < i || (a == i && b <= j)) continue; /* each pair once */
+            double t = H[i * n + j];
+            H[i * n + j] = H[a * n + b];
+            H[a * n + b] = t;
+        }
+}
+
+/* H' = H + lambda I -> U, the upper Cholesky factor of H'^-1, in the work triangle. gptq.py
+ * takes cholesky, cholesky_inverse, cholesky (4/3 n^3 flops); the same unique factor comes
+ * from one factorization and one triangular inverse (2/3 n^3): with J the reversal and
+ * J H' J = L L^T, H'^-1 = J L^-T L^-1 J = (J L^-1 J)^T (J L^-1 J), and J L^-1 J is upper
+ * triangular with a positive diagonal. */
 static bool step_cholesky(double *H, const double *d, int64_t n, double lambda)
 {
     load_work(H, d, n, lambda);
+    antitranspose_lower(H, n); /* J H' J */
     lapack_int N = (lapack_int)n;
+    /* column-major 'U' on the row-major lower triangle: it then holds L, and after the
+       inverse L^-1 */
     if (LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'U', N, H, N) != 0) return false;
-    if (LAPACKE_dpotri(LAPACK_COL_MAJOR, 'U', N, H, N) != 0) return false;
-    return LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'U', N, H, N) == 0 && work_ok(H, n);
+    if (LAPACKE_dtrtri(LAPACK_COL_MAJOR, 'U', 'N', N, H, N) != 0) return false;
+    antitranspose_lower(H, n); /* J L^-1 J, i.e. U^T, as the other steps leave it */
+    return work_ok(H, n);
 }
 
 /* Inverse of H + lambda I by LDL^T (LU when singular), then its Cholesky in the work triangle. */

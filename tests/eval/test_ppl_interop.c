@@ -3,6 +3,9 @@
  *     |ppl_lowbit / ppl_llamacpp - 1| <= 1e-3,
  * for each real model in ../shared/models (TinyStories-656K, HF directory; stories260K, llama2.c
  * checkpoint) written as f32 and q8_0 (`lowbit convert`) and as Q4_0 and Q4_K_M (`lowbit quantize`).
+ * Their rows (64, 128, 172 wide) are no multiple of 256, so Q4_K_M holds no k-quant block here:
+ * llama-quantize's fallbacks make it Q5_0/Q8_0 (F16 for the 172-wide rows); rows of 172 are no
+ * multiple of 32 either, so q8_0 and Q4_0 keep stories260K's ffn_down in F16.
  *
  * The llama.cpp side is golden data, tests/golden/interop/ppl.json, written by
  * tests/golden/make_interop_golden.py: it ran the lowbit CLI to write the same 8 files, recorded
