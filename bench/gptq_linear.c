@@ -19,7 +19,7 @@
  * FLOP conventions (a multiply-add = 2 FLOPs; leading terms, as LAPACK Working Note 41 counts):
  *   hessian  tokens * cols * (cols + 1): dsyrk forms the n (n + 1) / 2 entries of the upper
  *            triangle (diagonal included), each a k-term dot product, k = tokens, n = cols.
- *   hinv     4/3 cols^3: dpotrf n^3/3 + dpotri (dtrtri n^3/3 + dlauum n^3/3) + dpotrf n^3/3.
+ *   hinv     2/3 cols^3: dpotrf n^3/3 + dtrtri n^3/3 (src/algo/hinv.c: the factor of the reversed matrix).
  *            Only meaningful when the chain stopped at its first step (printed as "cholesky").
  *   loop     rows * cols * (cols - 1): GPTQ pushes column j's scaled error into every later
  *            column t > j of the same row (w_t -= e_j U_jt, U upper triangular), one
@@ -245,7 +245,7 @@ static shape_result run_shape(const options *o, int64_t rows, int64_t cols)
     res.loop_s = median(t_loop, o->repeat);
     const double n = (double)cols;
     res.hessian_gflop = (double)o->tokens * n * (n + 1.0) / 1e9;
-    res.hinv_gflop = 4.0 / 3.0 * n * n * n / 1e9;
+    res.hinv_gflop = 2.0 / 3.0 * n * n * n / 1e9;
     res.loop_gflop = (double)rows * n * (n - 1.0) / 1e9;
     free(H), free(Hw), free(scratch), free(x), free(scale), free(W0), free(W);
     return res;
@@ -296,7 +296,7 @@ static void print_json(const options *o, const shape_result *r, int n_shapes, do
            o->repeat);
     printf(" \"blas\": \"%s\", \"peak_n\": %lld, \"dgemm_gflops\": %.2f, \"sgemm_gflops\": %.2f,\n",
            openblas_get_config(), (long long)o->peak_n, dpeak, speak);
-    printf(" \"flops\": {\"hessian\": \"tokens*cols*(cols+1)\", \"hinv\": \"4/3*cols^3\", "
+    printf(" \"flops\": {\"hessian\": \"tokens*cols*(cols+1)\", \"hinv\": \"2/3*cols^3\", "
            "\"loop\": \"rows*cols*(cols-1)\"},\n \"shapes\": [");
     for (int i = 0; i < n_shapes; i++) {
         const shape_result *s = &r[i];

@@ -2,7 +2,8 @@
  * twin (the default model's Q4_1 and Q8_0, and Q4_0, Q4_K, Q5_K, Q6_K, IQ4_XS), reference vs
  * AVX2 vs AVX-512 kernels, 1 and 2 threads, 1 activation row (decode: one pass over the
  * weights, memory bound) and 512 (prefill: each weight byte reused 512 times, compute bound),
- * on 4096x4096 and SmolLM2's 1536x576. Prints GB/s of weight bytes per matmul (weight bytes /
+ * on 4096x4096, SmolLM2's 1536x576 (ffn_gate/up; not whole 256-blocks, so no k-quants) and its
+ * 576x1536 (ffn_down, the one SmolLM2 shape k-quants fit). Prints GB/s of weight bytes per matmul (weight bytes /
  * seconds) and GMAC/s, next to a measured read bandwidth of this machine. Not run by ctest.
  * Usage: build/vec_dot [--all] (--all also times the reference kernels on 4096x4096 x 512,
  * about a minute each). */
@@ -79,7 +80,7 @@ int main(int argc, char **argv)
     const bool all = argc > 1 && strcmp(argv[1], "--all") == 0;
     const lb_type types[] = {LB_TYPE_Q4_1, LB_TYPE_Q8_0, LB_TYPE_Q4_0, LB_TYPE_Q4_K,
                              LB_TYPE_Q5_K, LB_TYPE_Q6_K, LB_TYPE_IQ4_XS};
-    const int64_t shapes[][2] = {{4096, 4096}, {1536, 576}}; /* n_out, n_in */
+    const int64_t shapes[][2] = {{4096, 4096}, {1536, 576}, {576, 1536}}; /* n_out, n_in */
     const int64_t rows_list[] = {1, 512};
     uint64_t rng = 42;
 
@@ -91,7 +92,7 @@ int main(int argc, char **argv)
     printf("%-5s %-10s %4s %3s | %-22s | %-22s | %-22s\n", "type", "shape", "rows", "thr", "ref GB/s  GMAC/s",
            "avx2 GB/s  GMAC/s", "avx512 GB/s  GMAC/s");
 
-    for (size_t si = 0; si < 2; si++) {
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
         const int64_t n_out = shapes[si][0], n_in = shapes[si][1];
         for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
             const lb_type t = types[ti];
