@@ -9,11 +9,15 @@
  * everything here is read-only.
  * Threads split output rows (OpenMP), each thread a contiguous range: each y[r][o] is computed
  * by exactly one vec_dot call whatever n_threads is, so results are bit-identical for any
- * thread count. Not here: the kernels themselves (ref/, x86/). */
+ * thread count. Prompt batches instead decode fixed tiles of weight rows and the quantized
+ * activations to f32 for sgemm (lb_matmul_path), equally independent of the thread count.
+ * Not here: the kernels themselves (ref/, x86/). */
 #include "kernels/ref/vec_dot.h"
 #include "kernels/x86/vec_dot_x86.h"
+#include "quant/blocks.h"
 #include "quant/types.h"
 
+#include <cblas.h>
 #include <omp.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -157,8 +161,83 @@ size_t lb_matmul_act_bytes(lb_type wtype, int64_t n_rows, int64_t n_in)
 #define TILE_W_BYTES (16 * 1024)
 #define TILE_A_BYTES (512 * 1024)
 
+// ---- prompt batches: dequantized weight tiles into sgemm ----
+
+void lb_matmul_act_to_f32(lb_type t, const void *src, float *dst, int64_t n)
+{
+    if (t == LB_TYPE_Q8_1) {
+        const lb_block_q8_1 *b = src;
+        for (int64_t i = 0; i < n / 32; i++) {
+            float d = lb_f16_to_f32(b[i].d);
+            for (int j = 0; j < 32; j++) dst[i * 32 + j] = d * (float)b[i].qs[j];
+        }
+    } else if (t == LB_TYPE_Q8_K) {
+        const lb_block_q8_k *b = src;
+        for (int64_t i = 0; i < n / 256; i++)
+            for (int j = 0; j < 256; j++) dst[i * 256 + j] = b[i].d * (float)b[i].qs[j];
+    } else {
+        lb_type_traits_of(t)->to_f32(src, dst, n);
+    }
+}
+
+/* Output rows per sgemm tile: fixed, so the tiles (and the bits) do not depend on the thread
+ * count; 64 rows of 4096 f32 are 1 MiB, L2-sized. */
+#define SGEMM_TILE_ROWS 64
+
+static lb_status matmul_sgemm(const lb_dot_traits *dt, lb_type wtype, const uint8_t *w, uint64_t w_row, int64_t n_out,
+                              int64_t n_in, const uint8_t *a, uint64_t a_row, int64_t n_rows, float *y, int nt)
+{
+    const lb_to_f32_fn w_to_f32 = lb_type_traits_of(wtype)->to_f32;
+    float *xd = lb_malloc((size_t)(n_rows * n_in) * sizeof(float), "matmul activations");
+    float *tiles = lb_malloc((size_t)nt * SGEMM_TILE_ROWS * (size_t)n_in * sizeof(float), "matmul weight tiles");
+    if (!xd || !tiles) {
+        free(xd);
+        free(tiles);
+        return LB_ERR_NOMEM;
+    }
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int64_t r = 0; r < n_rows; r++) lb_matmul_act_to_f32(dt->vec_dot_type, a + (uint64_t)r * a_row, xd + r * n_in, n_in);
+    const int64_t n_tiles = (n_out + SGEMM_TILE_ROWS - 1) / SGEMM_TILE_ROWS;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int64_t t = 0; t < n_tiles; t++) {
+        float *wt = tiles + (size_t)omp_get_thread_num() * SGEMM_TILE_ROWS * (size_t)n_in;
+        int64_t o0 = t * SGEMM_TILE_ROWS, no = n_out - o0 < SGEMM_TILE_ROWS ? n_out - o0 : SGEMM_TILE_ROWS;
+        for (int64_t o = 0; o < no; o++) w_to_f32(w + (uint64_t)(o0 + o) * w_row, wt + o * n_in, n_in);
+        /* inside the parallel region OpenBLAS (OpenMP build) runs on this thread alone */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n_rows, (int)no, (int)n_in, 1.0f, xd, (int)n_in, wt,
+                    (int)n_in, 0.0f, y + o0, (int)n_out);
+    }
+    free(xd);
+    free(tiles);
+    return LB_OK;
+}
+
+int64_t lb_matmul_sgemm_min_rows(lb_type wtype)
+{
+    return wtype == LB_TYPE_Q6_K || wtype == LB_TYPE_IQ4_XS || wtype == LB_TYPE_IQ4_NL ? 64 : 32;
+}
+
+lb_matmul_path lb_matmul_path_of(lb_type wtype, int64_t n_rows)
+{
+    static int forced = -1; /* LOWBIT_MATMUL=dot|sgemm (benchmarks and tests) */
+    if (forced < 0) {
+        const char *e = getenv("LOWBIT_MATMUL");
+        forced = e && !strcmp(e, "dot") ? LB_MATMUL_DOT : e && !strcmp(e, "sgemm") ? LB_MATMUL_SGEMM : 2;
+    }
+    if (forced != 2) return (lb_matmul_path)forced;
+    const lb_type_traits *tt = lb_type_traits_of(wtype);
+    return n_rows >= lb_matmul_sgemm_min_rows(wtype) && tt && tt->to_f32 ? LB_MATMUL_SGEMM : LB_MATMUL_DOT;
+}
+
 lb_status lb_matmul_q_with(const lb_dot_traits *dt, lb_type wtype, const void *W, int64_t n_out, int64_t n_in,
                            const float *x, int64_t n_rows, float *y, void *act, int n_threads)
+{
+    return lb_matmul_q_path(dt, wtype, W, n_out, n_in, x, n_rows, y, act, n_threads,
+                            lb_matmul_path_of(wtype, n_rows));
+}
+
+lb_status lb_matmul_q_path(const lb_dot_traits *dt, lb_type wtype, const void *W, int64_t n_out, int64_t n_in,
+                           const float *x, int64_t n_rows, float *y, void *act, int n_threads, lb_matmul_path path)
 {
     if (!dt) {
         const lb_type_traits *tt = lb_type_traits_of(wtype);
@@ -186,6 +265,8 @@ lb_status lb_matmul_q_with(const lb_dot_traits *dt, lb_type wtype, const void *W
     /* activations: one quantized row per input row, each written by one thread */
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && n_rows > 1)
     for (int64_t r = 0; r < n_rows; r++) dt->quantize_act(x + r * n_in, a + (uint64_t)r * a_row, n_in);
+    if (path == LB_MATMUL_SGEMM && lb_type_traits_of(wtype)->to_f32)
+        return matmul_sgemm(dt, wtype, w, w_row, n_out, n_in, a, a_row, n_rows, y, n_threads);
 
     /* each thread one contiguous range of output rows, tiled (see TILE_*) */
 #pragma omp parallel num_threads(nt) if (nt > 1)

@@ -291,8 +291,8 @@ static void test_matmul(void)
                         dt->quantize_act(x + r * n_in, act1, n_in);
                         for (int64_t o = 0; o < n_out; o++) dt->vec_dot(n_in, &want[r * n_out + o], W + o * wrow, act1);
                     }
-                    const lb_status s1 = lb_matmul_q(wt, W, n_out, n_in, x, n_rows, y1, act, 1);
-                    const lb_status s2 = lb_matmul_q(wt, W, n_out, n_in, x, n_rows, y2, act, 2);
+                    const lb_status s1 = lb_matmul_q_path(dt, wt, W, n_out, n_in, x, n_rows, y1, act, 1, LB_MATMUL_DOT);
+                    const lb_status s2 = lb_matmul_q_path(dt, wt, W, n_out, n_in, x, n_rows, y2, act, 2, LB_MATMUL_DOT);
                     char what[96];
                     snprintf(what, sizeof what, "matmul %s n_rows=%lld n_out=%lld n_in=%lld", tt->name,
                              (long long)n_rows, (long long)n_out, (long long)n_in);
@@ -343,6 +343,70 @@ static void test_matmul(void)
     printf("matmul: %d shapes, 1 and 2 threads bit-identical to a vec_dot loop\n", n_shapes);
 }
 
+/* Prompt batches (lb_matmul_path SGEMM): the same quantized activations and decoded weights
+ * through sgemm must equal the integer dots up to float summation order, bounded per element by
+ * n_in * 2^-22 * sum |w_i a_i| (a few f32 roundings per term, the sums taken differently);
+ * 2 threads equal 1 bit for bit (fixed tiles); odd tile edges (n_out 1, 63, 65, 129). */
+static void test_matmul_sgemm(void)
+{
+    const lb_type types[] = {LB_TYPE_Q4_0, LB_TYPE_Q4_1, LB_TYPE_Q5_0, LB_TYPE_Q8_0, LB_TYPE_Q4_K, LB_TYPE_Q6_K,
+                             LB_TYPE_IQ4_XS, LB_TYPE_F16};
+    const int64_t rows_list[] = {16, 17, 129}, outs[] = {1, 63, 65, 129};
+    uint64_t rng = 0xfeed;
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        const lb_type wt = types[ti];
+        const lb_dot_traits *dt = lb_dot_traits_of(wt);
+        const lb_type_traits *tt = lb_type_traits_of(wt);
+        const int64_t n_in = 512;
+        uint64_t wrow = 0, arow = 0;
+        lb_type_nbytes(wt, n_in, &wrow);
+        lb_type_nbytes(dt->vec_dot_type, n_in, &arow);
+        uint8_t *W = malloc(wrow * 129);
+        fill_weights(wt, W, 129, n_in, &rng);
+        float *wf = malloc(sizeof(float) * 129 * n_in), *af = malloc(sizeof(float) * n_in);
+        for (int64_t o = 0; o < 129; o++) tt->to_f32(W + o * wrow, wf + o * n_in, n_in);
+        for (size_t ri = 0; ri < sizeof rows_list / sizeof rows_list[0]; ri++) {
+            const int64_t n_rows = rows_list[ri];
+            float *x = malloc(sizeof(float) * n_rows * n_in);
+            for (int64_t i = 0; i < n_rows * n_in; i++) x[i] = sinf((float)i * 0.731f) * (i % 97 == 0 ? 40.0f : 1.0f);
+            uint8_t *act = malloc(arow * n_rows);
+            for (size_t oi = 0; oi < sizeof outs / sizeof outs[0]; oi++) {
+                const int64_t n_out = outs[oi];
+                float *yd = malloc(sizeof(float) * n_rows * n_out), *ys1 = malloc(sizeof(float) * n_rows * n_out),
+                      *ys2 = malloc(sizeof(float) * n_rows * n_out);
+                CHECK(lb_matmul_q_path(dt, wt, W, n_out, n_in, x, n_rows, yd, act, 1, LB_MATMUL_DOT) == LB_OK);
+                CHECK(lb_matmul_q_path(dt, wt, W, n_out, n_in, x, n_rows, ys1, act, 1, LB_MATMUL_SGEMM) == LB_OK);
+                CHECK(lb_matmul_q_path(dt, wt, W, n_out, n_in, x, n_rows, ys2, act, 2, LB_MATMUL_SGEMM) == LB_OK);
+                char what[96];
+                snprintf(what, sizeof what, "sgemm %s rows=%lld n_out=%lld", tt->name, (long long)n_rows,
+                         (long long)n_out);
+                CHECKF(lb_test_bits_equal(what, ys2, ys1, n_rows * n_out), "%s: 2 threads vs 1", what);
+                int bad = 0;
+                for (int64_t r = 0; r < n_rows; r++) {
+                    lb_matmul_act_to_f32(dt->vec_dot_type, act + r * arow, af, n_in);
+                    for (int64_t o = 0; o < n_out; o++) {
+                        double mag = 0;
+                        for (int64_t i = 0; i < n_in; i++) mag += fabs((double)wf[o * n_in + i] * af[i]);
+                        double tol = (double)n_in * ldexp(1.0, -22) * mag + 1e-30;
+                        if (fabs((double)ys1[r * n_out + o] - yd[r * n_out + o]) > tol && bad++ < 3)
+                            printf("  %s [%lld][%lld]: sgemm %.9g dot %.9g (tol %.3g)\n", what, (long long)r,
+                                   (long long)o, ys1[r * n_out + o], yd[r * n_out + o], tol);
+                    }
+                }
+                CHECKF(bad == 0, "%s: %d elements beyond the summation-order bound", what, bad);
+                free(yd);
+                free(ys1);
+                free(ys2);
+            }
+            free(act);
+            free(x);
+        }
+        free(W);
+        free(wf);
+        free(af);
+    }
+}
+
 int main(void)
 {
     acts a;
@@ -356,6 +420,7 @@ int main(void)
         }
     }
     test_matmul();
+    test_matmul_sgemm();
     free(a.rows);
     free(a.buf);
     return lb_test_finish();

@@ -66,28 +66,6 @@ static void fill_weights(lb_type t, uint8_t *w, int64_t n_blocks, uint64_t *rng)
     }
 }
 
-/* Dequantized activation row (Q8_0 / Q8_1: f16 d, Q8_K: f32 d, then int8 quants). */
-static void act_to_f32(lb_type at, const uint8_t *a, float *out, int64_t n)
-{
-    if (at == LB_TYPE_Q8_K) {
-        for (int64_t b = 0; b < n / LB_QK_K; b++) {
-            const uint8_t *blk = a + b * (int64_t)sizeof(lb_block_q8_k);
-            float d;
-            memcpy(&d, blk, 4);
-            for (int j = 0; j < LB_QK_K; j++) out[b * LB_QK_K + j] = d * (float)(int8_t)blk[4 + j];
-        }
-        return;
-    }
-    const int64_t bs = at == LB_TYPE_Q8_1 ? 36 : 34, qoff = at == LB_TYPE_Q8_1 ? 4 : 2;
-    for (int64_t b = 0; b < n / LB_QK; b++) {
-        const uint8_t *blk = a + b * bs;
-        uint16_t h;
-        memcpy(&h, blk, 2);
-        const float d = lb_f16_to_f32(h);
-        for (int j = 0; j < LB_QK; j++) out[b * LB_QK + j] = d * (float)(int8_t)blk[qoff + j];
-    }
-}
-
 enum { KIND_RANDOM, KIND_ZERO, KIND_CONST, KIND_OUTLIER, KIND_COUNT };
 static const char *const k_kind_names[KIND_COUNT] = {"random", "zero", "constant", "outlier"};
 
@@ -133,9 +111,9 @@ static double check_shape(lb_type t, const lb_dot_traits *simd, const lb_dot_tra
         uint8_t *act = malloc(arow * n_rows);
         for (int kind = 0; kind < KIND_COUNT; kind++) {
             fill_acts(kind, x, n_rows, n, rng);
-            const lb_status s0 = lb_matmul_q_with(ref, t, W, n_out, n, x, n_rows, want, act, 1);
-            const lb_status s1 = lb_matmul_q_with(simd, t, W, n_out, n, x, n_rows, got, act, 1);
-            const lb_status s2 = lb_matmul_q_with(simd, t, W, n_out, n, x, n_rows, got2, act, 2);
+            const lb_status s0 = lb_matmul_q_path(ref, t, W, n_out, n, x, n_rows, want, act, 1, LB_MATMUL_DOT);
+            const lb_status s1 = lb_matmul_q_path(simd, t, W, n_out, n, x, n_rows, got, act, 1, LB_MATMUL_DOT);
+            const lb_status s2 = lb_matmul_q_path(simd, t, W, n_out, n, x, n_rows, got2, act, 2, LB_MATMUL_DOT);
             if (!EXPECT(s0 == LB_OK && s1 == LB_OK && s2 == LB_OK, "%s %s: status %d %d %d", set, tt->name, s0, s1, s2))
                 continue;
             char what[128];
@@ -144,7 +122,7 @@ static double check_shape(lb_type t, const lb_dot_traits *simd, const lb_dot_tra
             CHECKF(lb_test_bits_equal(what, got2, got, n_rows * n_out), "%s", what);
             int n_bad = 0;
             for (int64_t r = 0; r < n_rows; r++) {
-                act_to_f32(simd->vec_dot_type, act + r * arow, af, n);
+                lb_matmul_act_to_f32(simd->vec_dot_type, act + r * arow, af, n);
                 for (int64_t o = 0; o < n_out; o++) {
                     double M = 0;
                     for (int64_t i = 0; i < n; i++)

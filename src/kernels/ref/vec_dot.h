@@ -59,6 +59,22 @@ lb_status lb_matmul_q(lb_type wtype, const void *W, int64_t n_out, int64_t n_in,
 lb_status lb_matmul_q_with(const lb_dot_traits *dt, lb_type wtype, const void *W, int64_t n_out, int64_t n_in,
                            const float *x, int64_t n_rows, float *y, void *act, int n_threads);
 
+/* How a product is computed. Both quantize the activations to the weight type's 8-bit
+ * partner (llama.cpp's numerics); DOT multiplies blocks with the integer kernels, SGEMM decodes
+ * tiles of weight rows and the quantized activations to f32 and hands them to OpenBLAS sgemm
+ * (same values, float sums in another order). Prompt batches of LB_MATMUL_SGEMM_MIN_ROWS rows
+ * or more take SGEMM: bench/matmul_batch.c measures where it overtakes DOT on this machine. */
+typedef enum lb_matmul_path { LB_MATMUL_DOT = 0, LB_MATMUL_SGEMM = 1 } lb_matmul_path;
+#define LB_MATMUL_SGEMM_MIN_ROWS 16
+/* Quantized activations (Q8_0, Q8_1, Q8_K, or a float type) back to f32: exactly the values
+ * the integer dot products multiply (d * q per block), so SGEMM differs from DOT only in the
+ * order float sums are taken (the 8-bit rounding of x is kept). */
+void lb_matmul_act_to_f32(lb_type act_type, const void *src, float *dst, int64_t n);
+/* The path lb_matmul_q takes for n_rows rows (LOWBIT_MATMUL=dot|sgemm forces one). */
+lb_matmul_path lb_matmul_path_of(lb_type wtype, int64_t n_rows);
+lb_status lb_matmul_q_path(const lb_dot_traits *dt, lb_type wtype, const void *W, int64_t n_out, int64_t n_in,
+                           const float *x, int64_t n_rows, float *y, void *act, int n_threads, lb_matmul_path path);
+
 // ---- the reference kernels one by one (what lb_dot_traits_of hands out) ----
 
 /* Activation quantizers (act_quant.c): n a multiple of the target block size. */
