@@ -1,7 +1,8 @@
 /* Checkpoint and resume of block-wise GPTQ: a run killed (SIGKILL, as a crash or the OOM killer
  * would) right after block k's checkpoint and then resumed writes the same bytes as a run that
  * was never interrupted; a killed run leaves no output; the checkpoint refuses a fresh start
- * over it and a resume with other options; it is removed after success. Real model, real text. */
+ * over it and a resume with other options; it is removed after success; a --mem-limit the
+ * memory plan cannot meet is refused up front. Real model, real text. */
 #include "test_util.h"
 
 #include <stdlib.h>
@@ -84,5 +85,14 @@ int main(void)
     rc = quantize(resumed, "--resume", &log);
     CHECKF(rc != 0 && strstr(log, "no checkpoint"), "resume without a checkpoint (exit %d): %s", rc, log);
     free(log);
+    /* a memory limit the plan cannot meet is refused before any work, naming the plan */
+    char limited[1200];
+    snprintf(limited, sizeof limited, "%s/limited.gguf", dir);
+    rc = quantize(limited, "--mem-limit 64K", &log);
+    CHECKF(rc != 0 && strstr(log, "memory plan") && strstr(log, "--mem-limit"), "mem-limit not refused (exit %d): %s", rc,
+           log);
+    free(log);
+    CHECKF(!lb_test_file_exists(limited), "a refused run left %s", limited);
+
     return lb_test_finish();
 }
