@@ -613,13 +613,14 @@ static lb_status write_tensor(conv *c, const planned *p, lb_gguf_writer *w)
 {
     int64_t n = p->shape[0] * (p->n_dims > 1 ? p->shape[1] : 1);
     int64_t row = p->n_dims > 1 ? p->shape[1] : p->shape[0], n_rows = n / row;
+    /* what the job's callbacks are told about this tensor, and its size in the file */
+    const lb_convert_tensor t = {.name = p->name, .n_rows = n_rows, .n_per_row = row,
+                                 .src_type = p->src ? p->src->type : LB_TYPE_F32, .permute_heads = p->permute_heads};
+    uint64_t nbytes;
+    LB_ASSERT(lb_type_nbytes(p->type, (uint64_t)n, &nbytes));
     float *x = NULL;
     lb_status st;
     if (c->job->produce && p->n_dims == 2) {
-        lb_convert_tensor t = {.name = p->name, .n_rows = n_rows, .n_per_row = row,
-                               .src_type = p->src ? p->src->type : LB_TYPE_F32, .permute_heads = p->permute_heads};
-        uint64_t nbytes;
-        LB_ASSERT(lb_type_nbytes(p->type, (uint64_t)n, &nbytes));
         void *q = lb_malloc((size_t)nbytes, p->name);
         if (!q) return LB_ERR_NOMEM;
         bool done = false;
@@ -638,13 +639,12 @@ static lb_status write_tensor(conv *c, const planned *p, lb_gguf_writer *w)
     } else if ((st = lb_tensor_to_f32(p->src, &x))) {
         return st;
     }
+    /* a permuted 1-D tensor (a q/k bias) is rows of one element */
     if (p->permute_heads && (st = lb_convert_permute_rows(x, p->shape[0], (size_t)(p->n_dims > 1 ? p->shape[1] : 1) * sizeof *x,
                                                           p->permute_heads, p->name)))
         goto done;
     st = LB_OK;
     if (c->job->transform && p->n_dims == 2) {
-        lb_convert_tensor t = {.name = p->name, .n_rows = n_rows, .n_per_row = row,
-                               .src_type = p->src ? p->src->type : LB_TYPE_F32, .permute_heads = p->permute_heads};
         if ((st = c->job->transform(c->job->user, &t, x))) goto done;
     }
     if (p->type == LB_TYPE_F32) {
@@ -655,11 +655,7 @@ static lb_status write_tensor(conv *c, const planned *p, lb_gguf_writer *w)
         lb_gguf_write_data(w, h, (size_t)n * sizeof *h);
     } else {
         const float *imatrix = NULL;
-        lb_convert_tensor t = {.name = p->name, .n_rows = n_rows, .n_per_row = row,
-                               .src_type = p->src ? p->src->type : LB_TYPE_F32};
         if (c->job->weights_of && (st = c->job->weights_of(c->job->user, &t, p->type, &imatrix))) goto done;
-        uint64_t nbytes;
-        LB_ASSERT(lb_type_nbytes(p->type, (uint64_t)n, &nbytes));
         void *q = lb_malloc((size_t)nbytes, p->name);
         if (!q) {
             st = LB_ERR_NOMEM;

@@ -378,10 +378,8 @@ static lb_status calibrate_block(lb_blockwise *bw, int64_t layer)
         bool last = k == L_V || k == L_O || k == L_UP; /* the last linear that reads this Hessian */
         st = gptq_linear(bw, layer, k, bw->H[r], last);
         if (last) {
-            if (r == LB_LINEAR_QKV || r == LB_LINEAR_O || r == LB_LINEAR_GATE_UP) {
-                free(bw->H[r]);
-                bw->H[r] = NULL;
-            }
+            free(bw->H[r]);
+            bw->H[r] = NULL;
         }
     }
     /* pass B: the down input through the half-quantized block */
