@@ -469,8 +469,9 @@ int main(void)
         lb_imatrix *a = collect(m1, &g, 1, false), *b = collect(m2, &g, 1, false), *c = collect(m2, &g, 3, true);
         if (a) check_against_golden("lb_imatrix_collect", a, &g, REL_TOL, 1e-6);
         if (a && b) check_same("1 vs 2 threads", a, b, 0);
-        /* batch 3: other sgemm shapes; process_output adds nothing for tied embeddings */
-        if (a && c) check_same("batch 1 vs 3 (+process_output, tied)", a, c, 1e-6);
+        /* batch 3: other sgemm shapes (OpenBLAS picks kernels by shape, so sums differ in the last
+         * bits, ~1e-6 on AVX-512 Zen); process_output adds nothing for tied embeddings */
+        if (a && c) check_same("batch 1 vs 3 (+process_output, tied)", a, c, 1e-5);
         if (a) test_round_trips(a);
         /* too few tokens: llama-imatrix wants 2 * n_ctx */
         lb_imatrix_params p = {.n_ctx = g.n_ids};

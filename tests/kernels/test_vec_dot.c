@@ -21,6 +21,7 @@
 #include "quant/types.h"
 #include "test_util.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -353,6 +354,9 @@ static void test_matmul_sgemm(void)
                              LB_TYPE_IQ4_XS, LB_TYPE_F16};
     const int64_t rows_list[] = {16, 17, 129}, outs[] = {1, 63, 65, 129};
     uint64_t rng = 0xfeed;
+    /* As lb_model does for --threads 1: a 1-thread call outside our parallel region must not let
+     * OpenBLAS split the tile over its own threads (different edge kernels, different bits). */
+    openblas_set_num_threads(1);
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
         const lb_type wt = types[ti];
         const lb_dot_traits *dt = lb_dot_traits_of(wt);
