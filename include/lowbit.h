@@ -48,6 +48,19 @@ typedef struct lb_open_params {
                                    8-bit-quantized activations, as llama.cpp's CPU backend does
                                    (its perplexities, its memory); default: decode weights to f32
                                    and compute exactly */
+
+    /* Memory budget (layer streaming). With mem_limit > 0, or mem_auto, blocks that fit the
+       budget stay resident and the rest are read from disk on every forward pass, into reusable
+       buffers, the next block read by a prefetch thread while the current one computes. The
+       output head streams the same way; embedding rows are read as tokens need them. Results
+       are bit-identical to a fully resident model. The plan is printed (unless quiet) and a
+       budget too small for even one block at a time is refused. */
+    uint64_t mem_limit;   /* bytes; 0 = no limit (everything resident) unless mem_auto */
+    bool mem_auto;        /* budget = 85% of MemAvailable (/proc/meminfo) */
+    bool no_prefetch;     /* read each streamed block when needed (one buffer, no thread) */
+    bool direct_io;       /* O_DIRECT reads (bypass the page cache) instead of pread + drop */
+    /* the largest batch the caller will run, for the plan (0 = 512 rows, 512 positions, 1 sequence) */
+    int64_t plan_rows, plan_ctx, plan_seqs;
 } lb_open_params;
 
 /* Opens a Hugging Face directory, a .safetensors file, a GGUF file or a llama2.c checkpoint.
@@ -80,6 +93,22 @@ typedef struct lb_model_desc {
 } lb_model_desc;
 
 lb_status lb_model_describe(const lb_model *m, lb_model_desc *out);
+
+/* The memory plan the model opened with and what streaming has done since. */
+typedef struct lb_stream_stats {
+    uint64_t mem_limit;          /* budget planned for; 0 = none */
+    uint64_t plan_bytes;         /* what the plan expects to use at most */
+    uint64_t min_bytes;          /* smallest budget that streams every block (one at a time) */
+    uint64_t all_resident_bytes; /* what keeping everything resident takes */
+    int64_t n_layer, n_resident; /* blocks kept in memory; the others stream */
+    bool output_streamed, embd_streamed, prefetch, direct_io;
+    uint64_t bytes_read;  /* read from disk by the stream */
+    double read_seconds;  /* spent reading (prefetch thread, or inline without it) */
+    double wait_seconds;  /* the forward pass waited for a block to arrive */
+    int64_t n_passes;     /* forward passes that streamed at least one block */
+} lb_stream_stats;
+
+void lb_model_stream_stats(const lb_model *m, lb_stream_stats *out);
 
 typedef struct lb_tensor_desc {
     const char *name;

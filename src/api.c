@@ -3,6 +3,7 @@
  * src/model/generate.c. */
 #include "model/model.h"
 #include "model/rope.h"
+#include "model/stream.h"
 #include "model/weights.h"
 #include "quant/types.h"
 
@@ -62,20 +63,8 @@ static lb_status collect_meta(lb_model *m)
 
 static lb_status load_weights(lb_model *m)
 {
-    const lb_llama_config *c = &m->cfg;
-    bool keep_q = m->params.llamacpp_numerics;
-    lb_status st = lb_weights_load_globals(m->src, c, keep_q, &m->tok_embd, &m->out_norm, &m->output);
-    if (st) return st;
-    m->blocks = lb_calloc((size_t)c->n_layer, sizeof(lb_block), "blocks");
-    if (!m->blocks) return LB_ERR_NOMEM;
-    lb_progress pr;
-    lb_progress_begin(&pr, "loading", c->n_layer, m->params.quiet);
-    for (int64_t l = 0; l < c->n_layer; l++) {
-        if ((st = lb_weights_load_block(m->src, c, (int)l, keep_q, &m->blocks[l]))) return st;
-        lb_progress_update(&pr, l + 1);
-    }
-    lb_progress_end(&pr);
-    return lb_rope_init(&m->rope, c, m->src);
+    lb_status st = lb_stream_load_weights(m);
+    return st ? st : lb_rope_init(&m->rope, &m->cfg, m->src);
 }
 
 lb_status lb_model_open(const char *path, const lb_open_params *params, lb_model **out)
@@ -120,6 +109,8 @@ void lb_model_close(lb_model *m)
     if (m->blocks)
         for (int64_t l = 0; l < m->cfg.n_layer; l++) lb_block_free(&m->blocks[l]);
     free(m->blocks);
+    lb_stream_close(m->stream);
+    free(m->wdec);
     if (m->output.f32 != m->tok_embd) free(m->output.f32);
     free(m->tok_embd);
     free(m->out_norm);

@@ -59,6 +59,11 @@ static const verb VERBS[] = {
      "  --tokenizer PATH          tokenizer file, when not beside the model or inside the GGUF\n"
      "  --numerics exact|llamacpp exact (default): weights decoded to f32; llamacpp: quantized\n"
      "                            weights times 8-bit activations, as llama.cpp computes\n"
+     "  --mem-limit SIZE|auto     memory budget (suffixes K M G; auto = 85% of available RAM):\n"
+     "                            blocks that fit stay resident, the rest are read from disk every\n"
+     "                            pass (same results, bit for bit); the plan is printed first\n"
+     "  --no-prefetch             with --mem-limit: read a block when needed, no reader thread\n"
+     "  --direct-io               with --mem-limit: O_DIRECT reads that bypass the page cache\n"
      "  --json                    print the result as one JSON object\n"
      "\n"
      "A progress bar is drawn on stderr when it is a terminal or LOWBIT_PROGRESS=1.\n",
@@ -76,11 +81,16 @@ static const verb VERBS[] = {
      "  --tokenizer PATH    tokenizer file, when not beside the model or inside the GGUF\n"
      "  --numerics M        exact (default: weights decoded to f32) or llamacpp (quantized\n"
      "                      weights times 8-bit activations, as llama.cpp computes)\n"
+     "  --mem-limit SIZE|auto  memory budget (suffixes K M G; auto = 85% of available RAM):\n"
+     "                      blocks that fit stay resident, the rest stream from disk every token\n"
+     "                      while a thread reads the next block; same tokens, bit for bit\n"
+     "  --no-prefetch       with --mem-limit: read each block when needed, no reader thread\n"
+     "  --direct-io         with --mem-limit: O_DIRECT reads that bypass the page cache\n"
      "  --no-bos            do not put BOS before the prompt (by default it is there when the\n"
      "                      model's tokenizer adds one, e.g. Llama 2; not for SmolLM2, Qwen)\n"
      "\n"
      "The prompt and then each generated token are written to stdout as they come; timings go\n"
-     "to stderr.\n",
+     "to stderr, and with --mem-limit what was streamed: bytes read, MB/s, time waited on reads.\n",
      run_generate},
     {"convert", "write a model as a GGUF file that llama.cpp loads (f32, f16, bf16, q8_0)",
      "usage: lowbit convert MODEL -o OUT.gguf [options]\n"
@@ -118,6 +128,8 @@ static const verb VERBS[] = {
      "                        model with tied embeddings has none)\n"
      "  --threads N, -t N     worker threads (default: all cores); the result does not change\n"
      "  --tokenizer PATH      tokenizer file, when not beside the model or inside the GGUF\n"
+     "  --mem-limit SIZE|auto memory budget: blocks that do not fit stream from disk (as ppl)\n"
+     "  --no-prefetch, --direct-io  streaming read options (as ppl)\n"
      "\n"
      "A progress bar is drawn on stderr when it is a terminal or LOWBIT_PROGRESS=1.\n",
      run_imatrix},
@@ -641,12 +653,45 @@ static char *read_text(const char *path, size_t *len)
     return buf;
 }
 
-/* Opens a model for evaluation and checks that it can tokenize. */
-static int open_for_text(const char *path, int n_threads, const char *tokenizer, bool llamacpp_numerics, lb_model **m,
-                         lb_model_desc *d)
+/* Options ppl and generate share: threads, tokenizer, numerics and the memory budget. */
+static uint64_t parse_bytes(const cursor *c, const char *opt, const char *s);
+
+static bool run_option(cursor *c, lb_open_params *op)
 {
-    lb_open_params op = {.n_threads = n_threads, .tokenizer_path = tokenizer, .llamacpp_numerics = llamacpp_numerics};
-    lb_status st = lb_model_open(path, &op, m);
+    const char *val;
+    if (opt_value(c, "--threads", "-t", &val)) op->n_threads = (int)parse_int(c, "--threads", val, 1, 4096);
+    else if (opt_value(c, "--tokenizer", NULL, &val)) op->tokenizer_path = val;
+    else if (opt_value(c, "--numerics", NULL, &val)) op->llamacpp_numerics = parse_numerics(c, val);
+    else if (opt_value(c, "--mem-limit", NULL, &val)) {
+        if (strcmp(val, "auto") == 0) op->mem_auto = true;
+        else op->mem_limit = parse_bytes(c, "--mem-limit", val);
+    } else if (opt_flag(c, "--no-prefetch")) op->no_prefetch = true;
+    else if (opt_flag(c, "--direct-io")) op->direct_io = true;
+    else return false;
+    return true;
+}
+
+/* What streaming did, on stderr (nothing when the whole model was resident). */
+static void print_stream_summary(const lb_model *m, int64_t n_tokens)
+{
+    lb_stream_stats ss;
+    lb_model_stream_stats(m, &ss);
+    if (ss.n_resident == ss.n_layer && !ss.output_streamed && !ss.embd_streamed) return;
+    double gb = (double)ss.bytes_read / 1e9;
+    fprintf(stderr,
+            "stream: %lld/%lld blocks resident, output head %s; read %.2f GB in %lld passes (%.2f GB per pass), "
+            "%.0f MB/s while reading, forward pass waited %.1f s for reads\n",
+            (long long)ss.n_resident, (long long)ss.n_layer, ss.output_streamed ? "streamed" : "resident", gb,
+            (long long)ss.n_passes, ss.n_passes ? gb / (double)ss.n_passes : 0.0,
+            ss.read_seconds > 0 ? (double)ss.bytes_read / 1e6 / ss.read_seconds : 0.0, ss.wait_seconds);
+    if (n_tokens > 0)
+        fprintf(stderr, "stream: %.3f GB read per generated token\n", gb / (double)n_tokens);
+}
+
+/* Opens a model for evaluation and checks that it can tokenize. */
+static int open_for_text(const char *path, const lb_open_params *op, lb_model **m, lb_model_desc *d)
+{
+    lb_status st = lb_model_open(path, op, m);
     if (st) return fail_lib(st);
     if ((st = lb_model_describe(*m, d))) {
         int rc = fail_lib(st);
@@ -672,10 +717,9 @@ static int open_for_text(const char *path, int n_threads, const char *tokenizer,
 static int run_ppl(int argc, char **argv)
 {
     cursor c = {.v = find_verb("ppl"), .argc = argc, .argv = argv};
-    const char *path = NULL, *text_path = NULL, *tokenizer = NULL, *val;
-    bool llamacpp_numerics = false;
+    const char *path = NULL, *text_path = NULL, *val;
+    lb_open_params op = {0};
     lb_ppl_params pp = {.protocol = LB_PPL_LLAMACPP};
-    int n_threads = 0;
     bool json = false;
     for (c.i = 2; c.i < argc; c.i++) {
         if (!c.no_more_options && strcmp(argv[c.i], "--") == 0) c.no_more_options = true;
@@ -684,9 +728,7 @@ static int run_ppl(int argc, char **argv)
         else if (opt_value(&c, "--ctx", "-c", &val)) pp.n_ctx = parse_int(&c, "--ctx", val, 2, INT32_MAX);
         else if (opt_value(&c, "--batch", "-b", &val)) pp.n_batch = parse_int(&c, "--batch", val, 1, 65536);
         else if (opt_value(&c, "--chunks", NULL, &val)) pp.n_chunks = parse_int(&c, "--chunks", val, 1, INT64_MAX);
-        else if (opt_value(&c, "--threads", "-t", &val)) n_threads = (int)parse_int(&c, "--threads", val, 1, 4096);
-        else if (opt_value(&c, "--tokenizer", NULL, &val)) tokenizer = val;
-        else if (opt_value(&c, "--numerics", NULL, &val)) llamacpp_numerics = parse_numerics(&c, val);
+        else if (run_option(&c, &op)) continue;
         else if (opt_value(&c, "--protocol", NULL, &val)) {
             if (strcmp(val, "llamacpp") == 0) pp.protocol = LB_PPL_LLAMACPP;
             else if (strcmp(val, "gptq") == 0) pp.protocol = LB_PPL_GPTQ;
@@ -707,12 +749,15 @@ static int run_ppl(int argc, char **argv)
 
     lb_model *m = NULL;
     lb_model_desc d;
-    int rc = open_for_text(path, n_threads, tokenizer, llamacpp_numerics, &m, &d);
+    int64_t n_ctx = pp.n_ctx ? pp.n_ctx : pp.protocol == LB_PPL_GPTQ ? 2048 : 512;
+    op.plan_ctx = n_ctx;
+    op.plan_seqs = pp.n_batch ? pp.n_batch : 1;
+    op.plan_rows = op.plan_seqs * n_ctx;
+    int rc = open_for_text(path, &op, &m, &d);
     if (rc) {
         free(text);
         return rc;
     }
-    int64_t n_ctx = pp.n_ctx ? pp.n_ctx : pp.protocol == LB_PPL_GPTQ ? 2048 : 512;
     if (d.n_ctx_train > 0 && n_ctx > d.n_ctx_train)
         fprintf(stderr, "lowbit ppl: warning: context %lld exceeds the model's training context %lld\n", (long long)n_ctx,
                 (long long)d.n_ctx_train);
@@ -762,6 +807,7 @@ static int run_ppl(int argc, char **argv)
         printf("PPL = %.4f +/- %.4f  (protocol %s, ctx %lld, %lld chunks, %lld scored tokens, %.1f tok/s)\n", r.ppl,
                r.ppl_stderr, proto, (long long)r.n_ctx, (long long)r.n_chunks, (long long)r.n_scored, r.tokens_per_s);
     }
+    print_stream_summary(m, 0);
     lb_model_close(m);
     if (fflush(stdout) != 0) rc = fail("writing to stdout failed");
     return rc;
@@ -797,12 +843,11 @@ static bool on_token(void *user, int32_t token)
 static int run_generate(int argc, char **argv)
 {
     cursor c = {.v = find_verb("generate"), .argc = argc, .argv = argv};
-    const char *path = NULL, *prompt = NULL, *tokenizer = NULL, *val;
-    bool llamacpp_numerics = false;
+    const char *path = NULL, *prompt = NULL, *val;
+    lb_open_params op = {0};
     int64_t n_predict = 128;
     lb_sample_params sp = {.temp = 0.8f, .top_k = 40, .top_p = 0.95f};
     bool have_seed = false, no_bos = false;
-    int n_threads = 0;
     for (c.i = 2; c.i < argc; c.i++) {
         if (!c.no_more_options && strcmp(argv[c.i], "--") == 0) c.no_more_options = true;
         else if (!is_option(&c)) positional(&c, &path);
@@ -812,9 +857,7 @@ static int run_generate(int argc, char **argv)
         else if (opt_value(&c, "--top-k", NULL, &val)) sp.top_k = (int)parse_int(&c, "--top-k", val, 0, INT32_MAX);
         else if (opt_value(&c, "--top-p", NULL, &val)) sp.top_p = (float)parse_real(&c, "--top-p", val, 0, 1);
         else if (opt_value(&c, "--seed", "-s", &val)) sp.seed = parse_u64(&c, "--seed", val), have_seed = true;
-        else if (opt_value(&c, "--threads", "-t", &val)) n_threads = (int)parse_int(&c, "--threads", val, 1, 4096);
-        else if (opt_value(&c, "--tokenizer", NULL, &val)) tokenizer = val;
-        else if (opt_value(&c, "--numerics", NULL, &val)) llamacpp_numerics = parse_numerics(&c, val);
+        else if (run_option(&c, &op)) continue;
         else if (opt_flag(&c, "--no-bos")) no_bos = true;
         else unknown_option(&c);
     }
@@ -828,7 +871,10 @@ static int run_generate(int argc, char **argv)
 
     lb_model *m = NULL;
     lb_model_desc d;
-    int rc = open_for_text(path, n_threads, tokenizer, llamacpp_numerics, &m, &d);
+    /* the plan needs the batch before the prompt is tokenized: a token holds at least a byte */
+    op.plan_rows = (int64_t)strlen(prompt) + 2;
+    op.plan_ctx = op.plan_rows + n_predict;
+    int rc = open_for_text(path, &op, &m, &d);
     if (rc) return rc;
     int32_t *tokens = NULL;
     int64_t n_tokens = 0;
@@ -865,6 +911,7 @@ static int run_generate(int argc, char **argv)
         fprintf(stderr, "prompt: %lld tokens in %.3f s (%.1f tok/s), generated: %lld tokens in %.3f s (%.1f tok/s)\n",
                 (long long)gs.n_prompt, pt, pt > 0 ? (double)gs.n_prompt / pt : 0.0, (long long)gs.n_generated, gt,
                 gt > 0 ? (double)gs.n_generated / gt : 0.0);
+        print_stream_summary(m, gs.n_generated);
     }
     lb_model_close(m);
     return rc;
@@ -912,10 +959,9 @@ static int run_convert(int argc, char **argv)
 static int run_imatrix(int argc, char **argv)
 {
     cursor c = {.v = find_verb("imatrix"), .argc = argc, .argv = argv};
-    const char *path = NULL, *text_path = NULL, *out = NULL, *tokenizer = NULL, *val;
-    bool llamacpp_numerics = false;
+    const char *path = NULL, *text_path = NULL, *out = NULL, *val;
+    lb_open_params op = {0};
     lb_imatrix_params ip = {0};
-    int n_threads = 0;
     for (c.i = 2; c.i < argc; c.i++) {
         if (!c.no_more_options && strcmp(argv[c.i], "--") == 0) c.no_more_options = true;
         else if (!is_option(&c)) positional(&c, &path);
@@ -924,9 +970,7 @@ static int run_imatrix(int argc, char **argv)
         else if (opt_value(&c, "--ctx", "-c", &val)) ip.n_ctx = parse_int(&c, "--ctx", val, 2, INT32_MAX);
         else if (opt_value(&c, "--chunks", NULL, &val)) ip.n_chunks = parse_int(&c, "--chunks", val, 1, INT64_MAX);
         else if (opt_value(&c, "--batch", "-b", &val)) ip.n_batch = parse_int(&c, "--batch", val, 1, 65536);
-        else if (opt_value(&c, "--threads", "-t", &val)) n_threads = (int)parse_int(&c, "--threads", val, 1, 4096);
-        else if (opt_value(&c, "--tokenizer", NULL, &val)) tokenizer = val;
-        else if (opt_value(&c, "--numerics", NULL, &val)) llamacpp_numerics = parse_numerics(&c, val);
+        else if (run_option(&c, &op)) continue;
         else if (opt_flag(&c, "--process-output")) ip.process_output = true;
         else unknown_option(&c);
     }
@@ -940,7 +984,10 @@ static int run_imatrix(int argc, char **argv)
     if (len > 0 && text[len - 1] == '\n') text[--len] = '\0'; /* as llama-imatrix -f */
     lb_model *m = NULL;
     lb_model_desc d;
-    int rc = open_for_text(path, n_threads, tokenizer, llamacpp_numerics, &m, &d);
+    op.plan_ctx = ip.n_ctx ? ip.n_ctx : 512;
+    op.plan_seqs = ip.n_batch ? ip.n_batch : 1;
+    op.plan_rows = op.plan_seqs * op.plan_ctx;
+    int rc = open_for_text(path, &op, &m, &d);
     if (rc) {
         free(text);
         return rc;

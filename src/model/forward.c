@@ -15,6 +15,9 @@
 #include "model/model.h"
 #include "model/rope.h"
 #include "kernels/ref/vec_dot.h"
+#include "model/stream.h"
+#include "model/weights.h"
+#include "quant/types.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -65,33 +68,54 @@ static float *kv_row(const lb_kv_cache *kv, float *base, int64_t s, int64_t laye
 
 // ---- scratch ----
 
+/* Row widths of the forward scratch buffers, in lb_model_reserve's order: x, xn, q, k, v, att,
+ * gate, up. */
+static void scratch_widths(const lb_llama_config *c, int64_t w[8])
+{
+    int64_t q_dim = c->n_head * c->head_dim, kv_dim = c->n_head_kv * c->head_dim;
+    int64_t widths[8] = {c->n_embd, c->n_embd, q_dim, kv_dim, kv_dim, q_dim, c->n_ff, c->n_ff};
+    memcpy(w, widths, sizeof widths);
+}
+
+/* Widest product a linear writes: the product buffer of quantized linears and the quantized
+ * activations are sized by it (at most 4 bytes per input element, for f32 partners). */
+static int64_t widest(const lb_llama_config *c)
+{
+    int64_t w = c->n_vocab, dims[] = {c->n_embd, c->n_ff, c->n_head * c->head_dim, c->n_head_kv * c->head_dim};
+    for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
+        if (dims[i] > w) w = dims[i];
+    return w;
+}
+
+uint64_t lb_scratch_bytes(const lb_llama_config *c, int n_threads, int64_t n_rows, int64_t n_ctx)
+{
+    int64_t w[8], floats = 0;
+    scratch_widths(c, w);
+    for (int i = 0; i < 8; i++) floats += n_rows * w[i];
+    floats += 2 * n_rows * widest(c);                                 /* qout, act */
+    floats += (int64_t)n_threads * (n_rows < n_ctx ? n_rows : n_ctx) * n_ctx; /* scores */
+    return (uint64_t)floats * sizeof(float) + 4096;
+}
+
 lb_status lb_model_reserve(lb_model *m, int64_t n_rows, int64_t n_ctx)
 {
     const lb_llama_config *c = &m->cfg;
     if (n_rows <= m->cap_rows && n_ctx <= m->cap_ctx) return LB_OK;
     if (n_rows < m->cap_rows) n_rows = m->cap_rows;
     if (n_ctx < m->cap_ctx) n_ctx = m->cap_ctx;
-    int64_t q_dim = c->n_head * c->head_dim, kv_dim = c->n_head_kv * c->head_dim;
-    struct {
-        float **p;
-        int64_t width;
-    } bufs[] = {{&m->x, c->n_embd}, {&m->xn, c->n_embd}, {&m->q, q_dim}, {&m->k, kv_dim},
-                {&m->v, kv_dim},    {&m->att, q_dim},    {&m->gate, c->n_ff}, {&m->up, c->n_ff}};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
-        free(*bufs[i].p);
-        *bufs[i].p = lb_malloc((size_t)(n_rows * bufs[i].width) * sizeof(float), "forward scratch");
-        if (!*bufs[i].p) return LB_ERR_NOMEM;
+    int64_t w[8];
+    scratch_widths(c, w);
+    float **bufs[8] = {&m->x, &m->xn, &m->q, &m->k, &m->v, &m->att, &m->gate, &m->up};
+    for (int i = 0; i < 8; i++) {
+        free(*bufs[i]);
+        *bufs[i] = lb_malloc((size_t)(n_rows * w[i]) * sizeof(float), "forward scratch");
+        if (!*bufs[i]) return LB_ERR_NOMEM;
     }
-    /* quantized linears: their product before accumulation, and the quantized activations
-     * (at most 4 bytes per input element, for f32 partners, plus block headers) */
-    int64_t widest = c->n_vocab;
-    int64_t dims[] = {c->n_embd, c->n_ff, q_dim, kv_dim};
-    for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
-        if (dims[i] > widest) widest = dims[i];
+    /* quantized linears: their product before accumulation, and the quantized activations */
     free(m->qout);
     free(m->act);
-    m->qout = lb_malloc((size_t)(n_rows * widest) * sizeof(float), "forward scratch");
-    m->act = lb_malloc((size_t)(n_rows * widest) * sizeof(float) + 4096, "quantized activations");
+    m->qout = lb_malloc((size_t)(n_rows * widest(c)) * sizeof(float), "forward scratch");
+    m->act = lb_malloc((size_t)(n_rows * widest(c)) * sizeof(float) + 4096, "quantized activations");
     if (!m->qout || !m->act) return LB_ERR_NOMEM;
     /* per thread: a [tokens][n_ctx] score block, tokens <= min(rows, n_ctx) */
     int64_t per_thread = (n_rows < n_ctx ? n_rows : n_ctx) * n_ctx;
@@ -123,6 +147,18 @@ static void rmsnorm(float *restrict y, const float *restrict x, const float *res
 static void linear(lb_model *m, float *C, const float *A, const lb_weight *W, int64_t rows, int64_t n_out, int64_t n_in,
                    bool accumulate)
 {
+    lb_weight dec;
+    if (!W->f32 && !lb_weight_keeps_stored(W->type, m->params.llamacpp_numerics)) {
+        /* a streamed weight, still in its stored type: decoded whole into m->wdec, so the
+         * product below is the very call a resident (decoded-at-open) weight gets */
+        const lb_type_traits *tr = lb_type_traits_of(W->type);
+        uint64_t row_bytes = 0;
+        LB_ASSERT(tr && tr->to_f32 && m->wdec && lb_type_nbytes(W->type, (uint64_t)n_in, &row_bytes));
+#pragma omp parallel for schedule(static) num_threads(m->n_threads) if (n_out * n_in >= PAR_MIN_WORK)
+        for (int64_t r = 0; r < n_out; r++) tr->to_f32((const uint8_t *)W->q + r * row_bytes, m->wdec + r * n_in, n_in);
+        dec = (lb_weight){.f32 = m->wdec, .type = LB_TYPE_F32};
+        W = &dec;
+    }
     if (!W->f32) {
         float *dst = accumulate ? m->qout : C;
         lb_status st = lb_matmul_q(W->type, W->q, n_out, n_in, A, rows, dst, m->act, m->n_threads);
@@ -224,11 +260,10 @@ static void attention(lb_model *m, const lb_kv_cache *kv, int64_t kv_layer, int6
     }
 }
 
-void lb_block_forward(lb_model *m, lb_kv_cache *kv, int64_t layer, int64_t kv_layer, int64_t n_seq, int64_t n_tokens,
-                      int64_t pos0)
+void lb_block_forward(lb_model *m, lb_kv_cache *kv, const lb_block *b, int64_t layer, int64_t kv_layer, int64_t n_seq,
+                      int64_t n_tokens, int64_t pos0)
 {
     const lb_llama_config *c = &m->cfg;
-    const lb_block *b = &m->blocks[layer];
     int64_t rows = n_seq * n_tokens, E = c->n_embd, hd = c->head_dim;
     int64_t q_dim = c->n_head * hd, kv_dim = c->n_head_kv * hd, F = c->n_ff;
 
@@ -269,7 +304,7 @@ void lb_block_forward(lb_model *m, lb_kv_cache *kv, int64_t layer, int64_t kv_la
 
 void lb_logits_rows(lb_model *m, const float *hidden, int64_t n_rows, float *logits)
 {
-    linear(m, logits, hidden, &m->output, n_rows, m->cfg.n_vocab, m->cfg.n_embd, false);
+    linear(m, logits, hidden, m->output_now ? m->output_now : &m->output, n_rows, m->cfg.n_vocab, m->cfg.n_embd, false);
 }
 
 lb_status lb_forward(lb_model *m, lb_kv_cache *kv, const int32_t *tokens, int64_t n_seq, int64_t n_tokens, int64_t pos0,
@@ -288,9 +323,19 @@ lb_status lb_forward(lb_model *m, lb_kv_cache *kv, const int32_t *tokens, int64_
         if (tokens[r] < 0 || tokens[r] >= c->n_vocab)
             return lb_fail(LB_ERR_ARG, "forward: token id %d at index %lld is outside the vocabulary (%lld)", tokens[r],
                            (long long)r, (long long)c->n_vocab);
-        memcpy(m->x + r * E, m->tok_embd + (int64_t)tokens[r] * E, (size_t)E * sizeof(float));
+        if (m->tok_embd)
+            memcpy(m->x + r * E, m->tok_embd + (int64_t)tokens[r] * E, (size_t)E * sizeof(float));
+        else if ((st = lb_stream_embed(m, tokens[r], m->x + r * E)))
+            return st;
     }
-    for (int64_t l = 0; l < c->n_layer; l++) lb_block_forward(m, kv, l, l, n_seq, n_tokens, pos0);
+    if (m->stream) m->sstats.n_passes++;
+    for (int64_t l = 0; l < c->n_layer; l++) {
+        const lb_block *b = &m->blocks[l];
+        if (m->stream && (st = lb_stream_block(m, l, &b))) return st;
+        lb_block_forward(m, kv, b, l, l, n_seq, n_tokens, pos0);
+    }
+    m->output_now = &m->output;
+    if (m->stream && (st = lb_stream_output(m, &m->output_now))) return st;
 #pragma omp parallel for schedule(static) num_threads(m->n_threads) if (rows * E >= PAR_MIN_WORK)
     for (int64_t r = 0; r < rows; r++) rmsnorm(m->xn + r * E, m->x + r * E, m->out_norm, E, c->norm_eps);
     /* every row's final hidden state, whether or not its logits are asked for (llama-imatrix

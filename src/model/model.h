@@ -91,8 +91,14 @@ struct lb_model {
     float *tok_embd; /* [n_vocab][n_embd] */
     float *out_norm; /* [n_embd] */
     lb_weight output; /* [n_vocab][n_embd]; output.f32 == tok_embd when tied and decoded */
-    lb_block *blocks; /* [n_layer] */
+    lb_block *blocks; /* [n_layer]; a streamed block's entry stays zeroed */
     lb_rope rope;
+
+    /* layer streaming (src/model/stream.c): NULL when everything is resident */
+    struct lb_stream *stream;
+    const lb_weight *output_now; /* the head for lb_logits_rows: &output, or the streamed one */
+    float *wdec;                 /* a streamed linear decoded to f32 right before its product */
+    lb_stream_stats sstats;
 
     /* scratch for lb_forward, sized for cap_rows = n_seq * n_tokens rows */
     int64_t cap_rows;
@@ -114,6 +120,8 @@ struct lb_model {
 
 /* Grows scratch buffers for batches of up to n_rows rows attending over up to n_ctx positions. */
 lb_status lb_model_reserve(lb_model *m, int64_t n_rows, int64_t n_ctx);
+/* Bytes lb_model_reserve allocates for n_rows rows and n_ctx positions. */
+uint64_t lb_scratch_bytes(const lb_llama_config *c, int n_threads, int64_t n_rows, int64_t n_ctx);
 
 /* The forward pass, layer-major over a batch.
  *   tokens  [n_seq][n_tokens]  new tokens of each sequence
@@ -124,11 +132,12 @@ lb_status lb_model_reserve(lb_model *m, int64_t n_rows, int64_t n_ctx);
  * kv must have been initialised with n_seq >= this batch and n_ctx >= pos0 + n_tokens. */
 lb_status lb_forward(lb_model *m, lb_kv_cache *kv, const int32_t *tokens, int64_t n_seq, int64_t n_tokens,
                      int64_t pos0, int64_t first_logit, float *logits);
-/* One block of lb_forward: m->x [n_seq * n_tokens][n_embd] goes through m->blocks[layer] in
- * place, keys and values kept in the cache's layer kv_layer (the block-wise pipeline holds one
- * block and a one-layer cache). lb_model_reserve must have sized the scratch. */
-void lb_block_forward(lb_model *m, lb_kv_cache *kv, int64_t layer, int64_t kv_layer, int64_t n_seq, int64_t n_tokens,
-                      int64_t pos0);
+/* One block of lb_forward: m->x [n_seq * n_tokens][n_embd] goes through block b (block index
+ * layer, for observers) in place, keys and values kept in the cache's layer kv_layer (the
+ * block-wise pipeline holds one block and a one-layer cache). lb_model_reserve must have sized
+ * the scratch. */
+void lb_block_forward(lb_model *m, lb_kv_cache *kv, const lb_block *b, int64_t layer, int64_t kv_layer, int64_t n_seq,
+                      int64_t n_tokens, int64_t pos0);
 /* After lb_forward, m->xn holds the final-normed hidden state of every row; this turns n_rows
  * of them into logits [n_rows][n_vocab] (callers tile rows to bound logits memory). */
 void lb_logits_rows(lb_model *m, const float *hidden, int64_t n_rows, float *logits);

@@ -17,23 +17,19 @@ static const role_names ROLE_TOK_EMBD = {"model.embed_tokens.weight", "token_emb
 static const role_names ROLE_OUT_NORM = {"model.norm.weight", "output_norm.weight"};
 static const role_names ROLE_OUTPUT = {"lm_head.weight", "output.weight"};
 
-typedef enum block_role {
-    R_ATTN_NORM, R_Q, R_K, R_V, R_O, R_QB, R_KB, R_VB, R_FFN_NORM, R_GATE, R_UP, R_DOWN, R_COUNT
-} block_role;
-
-static const role_names BLOCK_ROLES[R_COUNT] = {
-    [R_ATTN_NORM] = {"model.layers.%d.input_layernorm.weight", "blk.%d.attn_norm.weight"},
-    [R_Q] = {"model.layers.%d.self_attn.q_proj.weight", "blk.%d.attn_q.weight"},
-    [R_K] = {"model.layers.%d.self_attn.k_proj.weight", "blk.%d.attn_k.weight"},
-    [R_V] = {"model.layers.%d.self_attn.v_proj.weight", "blk.%d.attn_v.weight"},
-    [R_O] = {"model.layers.%d.self_attn.o_proj.weight", "blk.%d.attn_output.weight"},
-    [R_QB] = {"model.layers.%d.self_attn.q_proj.bias", "blk.%d.attn_q.bias"},
-    [R_KB] = {"model.layers.%d.self_attn.k_proj.bias", "blk.%d.attn_k.bias"},
-    [R_VB] = {"model.layers.%d.self_attn.v_proj.bias", "blk.%d.attn_v.bias"},
-    [R_FFN_NORM] = {"model.layers.%d.post_attention_layernorm.weight", "blk.%d.ffn_norm.weight"},
-    [R_GATE] = {"model.layers.%d.mlp.gate_proj.weight", "blk.%d.ffn_gate.weight"},
-    [R_UP] = {"model.layers.%d.mlp.up_proj.weight", "blk.%d.ffn_up.weight"},
-    [R_DOWN] = {"model.layers.%d.mlp.down_proj.weight", "blk.%d.ffn_down.weight"},
+static const role_names BLOCK_ROLES[LB_ROLE_COUNT] = {
+    [LB_ROLE_ATTN_NORM] = {"model.layers.%d.input_layernorm.weight", "blk.%d.attn_norm.weight"},
+    [LB_ROLE_Q] = {"model.layers.%d.self_attn.q_proj.weight", "blk.%d.attn_q.weight"},
+    [LB_ROLE_K] = {"model.layers.%d.self_attn.k_proj.weight", "blk.%d.attn_k.weight"},
+    [LB_ROLE_V] = {"model.layers.%d.self_attn.v_proj.weight", "blk.%d.attn_v.weight"},
+    [LB_ROLE_O] = {"model.layers.%d.self_attn.o_proj.weight", "blk.%d.attn_output.weight"},
+    [LB_ROLE_QB] = {"model.layers.%d.self_attn.q_proj.bias", "blk.%d.attn_q.bias"},
+    [LB_ROLE_KB] = {"model.layers.%d.self_attn.k_proj.bias", "blk.%d.attn_k.bias"},
+    [LB_ROLE_VB] = {"model.layers.%d.self_attn.v_proj.bias", "blk.%d.attn_v.bias"},
+    [LB_ROLE_FFN_NORM] = {"model.layers.%d.post_attention_layernorm.weight", "blk.%d.ffn_norm.weight"},
+    [LB_ROLE_GATE] = {"model.layers.%d.mlp.gate_proj.weight", "blk.%d.ffn_gate.weight"},
+    [LB_ROLE_UP] = {"model.layers.%d.mlp.up_proj.weight", "blk.%d.ffn_up.weight"},
+    [LB_ROLE_DOWN] = {"model.layers.%d.mlp.down_proj.weight", "blk.%d.ffn_down.weight"},
 };
 
 static bool gguf_names(const lb_source *src) { return src->kind == LB_SOURCE_GGUF || src->kind == LB_SOURCE_LLAMA2C; }
@@ -85,37 +81,69 @@ lb_status lb_tensor_to_f32(const lb_tensor_info *t, float **out)
     return LB_OK;
 }
 
-/* Decodes the tensor of a role after checking its shape ([d0] or [d0, d1]). */
-static lb_status load(const lb_source *src, role_names r, int layer, int64_t d0, int64_t d1, bool optional, float **out)
+/* The tensor of a role, shape-checked ([d0] or [d0, d1]); NULL (and LB_OK) when optional and
+ * absent. */
+static lb_status find_checked(const lb_source *src, role_names r, int layer, int64_t d0, int64_t d1, bool optional,
+                              const lb_tensor_info **out)
 {
     char name[160];
-    const lb_tensor_info *t = find_role(src, r, layer, name, sizeof name);
-    *out = NULL;
-    if (!t) {
-        if (optional) return LB_OK;
-        return lb_fail(LB_ERR_FORMAT, "%s: tensor '%s' is missing", src->path, name);
-    }
-    lb_status st = check_shape(t, d0, d1);
-    return st ? st : lb_tensor_to_f32(t, out);
+    *out = find_role(src, r, layer, name, sizeof name);
+    if (!*out) return optional ? LB_OK : lb_fail(LB_ERR_FORMAT, "%s: tensor '%s' is missing", src->path, name);
+    return check_shape(*out, d0, d1);
 }
 
-/* A linear weight: decoded to f32, or, with llamacpp numerics and a type the vec_dot kernels
- * take, kept as stored (still decoded once to reject NaN/Inf, then the copy is dropped). */
-static lb_status load_linear(const lb_source *src, role_names r, int layer, int64_t d0, int64_t d1, bool keep_quantized,
-                             lb_weight *w)
+/* Decodes a tensor that may be absent (NULL -> NULL). */
+static lb_status decode_opt(const lb_tensor_info *t, float **out)
+{
+    *out = NULL;
+    return t ? lb_tensor_to_f32(t, out) : LB_OK;
+}
+
+bool lb_weight_keeps_stored(lb_type t, bool llamacpp_numerics)
+{
+    return llamacpp_numerics && t != LB_TYPE_F32 && lb_dot_traits_of(t);
+}
+
+/* A linear weight: decoded to f32, or, when it keeps its stored form, borrowed from the
+ * mapping (still decoded once to reject NaN/Inf, then the copy is dropped). */
+static lb_status load_linear(const lb_tensor_info *t, bool llamacpp_numerics, lb_weight *w)
 {
     memset(w, 0, sizeof *w);
-    lb_status st = load(src, r, layer, d0, d1, false, &w->f32);
+    lb_status st = lb_tensor_to_f32(t, &w->f32);
     if (st) return st;
-    char name[160];
-    const lb_tensor_info *t = find_role(src, r, layer, name, sizeof name);
-    w->type = t->type;
-    if (keep_quantized && t->type != LB_TYPE_F32 && lb_dot_traits_of(t->type)) {
+    w->type = LB_TYPE_F32;
+    if (lb_weight_keeps_stored(t->type, llamacpp_numerics)) {
         free(w->f32);
         w->f32 = NULL;
         w->q = t->data;
-    } else {
-        w->type = LB_TYPE_F32;
+        w->type = t->type;
+    }
+    return LB_OK;
+}
+
+bool lb_block_role_is_linear(lb_block_role r)
+{
+    return r == LB_ROLE_Q || r == LB_ROLE_K || r == LB_ROLE_V || r == LB_ROLE_O || r == LB_ROLE_GATE ||
+           r == LB_ROLE_UP || r == LB_ROLE_DOWN;
+}
+
+lb_status lb_weights_find_block(const lb_source *src, const lb_llama_config *c, int layer,
+                                const lb_tensor_info *t[LB_ROLE_COUNT])
+{
+    int64_t q_dim = c->n_head * c->head_dim, kv_dim = c->n_head_kv * c->head_dim, E = c->n_embd, F = c->n_ff;
+    const struct {
+        int64_t d0, d1;
+        bool optional;
+    } shape[LB_ROLE_COUNT] = {
+        [LB_ROLE_ATTN_NORM] = {E, 0, false}, [LB_ROLE_Q] = {q_dim, E, false},     [LB_ROLE_K] = {kv_dim, E, false},
+        [LB_ROLE_V] = {kv_dim, E, false},    [LB_ROLE_O] = {E, q_dim, false},     [LB_ROLE_QB] = {q_dim, 0, !c->qkv_bias},
+        [LB_ROLE_KB] = {kv_dim, 0, !c->qkv_bias}, [LB_ROLE_VB] = {kv_dim, 0, !c->qkv_bias},
+        [LB_ROLE_FFN_NORM] = {E, 0, false},  [LB_ROLE_GATE] = {F, E, false},      [LB_ROLE_UP] = {F, E, false},
+        [LB_ROLE_DOWN] = {E, F, false},
+    };
+    for (int r = 0; r < LB_ROLE_COUNT; r++) {
+        lb_status st = find_checked(src, BLOCK_ROLES[r], layer, shape[r].d0, shape[r].d1, shape[r].optional, &t[r]);
+        if (st) return st;
     }
     return LB_OK;
 }
@@ -124,25 +152,30 @@ lb_status lb_weights_load_block(const lb_source *src, const lb_llama_config *c, 
                                 lb_block *b)
 {
     memset(b, 0, sizeof *b);
-    int64_t q_dim = c->n_head * c->head_dim, kv_dim = c->n_head_kv * c->head_dim;
-    const role_names *R = BLOCK_ROLES;
-    lb_status st;
-    if ((st = load(src, R[R_ATTN_NORM], layer, c->n_embd, 0, false, &b->attn_norm)) ||
-        (st = load_linear(src, R[R_Q], layer, q_dim, c->n_embd, keep_quantized, &b->wq)) ||
-        (st = load_linear(src, R[R_K], layer, kv_dim, c->n_embd, keep_quantized, &b->wk)) ||
-        (st = load_linear(src, R[R_V], layer, kv_dim, c->n_embd, keep_quantized, &b->wv)) ||
-        (st = load_linear(src, R[R_O], layer, c->n_embd, q_dim, keep_quantized, &b->wo)) ||
-        (st = load(src, R[R_QB], layer, q_dim, 0, !c->qkv_bias, &b->bq)) ||
-        (st = load(src, R[R_KB], layer, kv_dim, 0, !c->qkv_bias, &b->bk)) ||
-        (st = load(src, R[R_VB], layer, kv_dim, 0, !c->qkv_bias, &b->bv)) ||
-        (st = load(src, R[R_FFN_NORM], layer, c->n_embd, 0, false, &b->ffn_norm)) ||
-        (st = load_linear(src, R[R_GATE], layer, c->n_ff, c->n_embd, keep_quantized, &b->w_gate)) ||
-        (st = load_linear(src, R[R_UP], layer, c->n_ff, c->n_embd, keep_quantized, &b->w_up)) ||
-        (st = load_linear(src, R[R_DOWN], layer, c->n_embd, c->n_ff, keep_quantized, &b->w_down))) {
+    const lb_tensor_info *t[LB_ROLE_COUNT];
+    lb_status st = lb_weights_find_block(src, c, layer, t);
+    if (st) return st;
+    if ((st = lb_tensor_to_f32(t[LB_ROLE_ATTN_NORM], &b->attn_norm)) ||
+        (st = load_linear(t[LB_ROLE_Q], keep_quantized, &b->wq)) ||
+        (st = load_linear(t[LB_ROLE_K], keep_quantized, &b->wk)) ||
+        (st = load_linear(t[LB_ROLE_V], keep_quantized, &b->wv)) ||
+        (st = load_linear(t[LB_ROLE_O], keep_quantized, &b->wo)) || (st = decode_opt(t[LB_ROLE_QB], &b->bq)) ||
+        (st = decode_opt(t[LB_ROLE_KB], &b->bk)) || (st = decode_opt(t[LB_ROLE_VB], &b->bv)) ||
+        (st = lb_tensor_to_f32(t[LB_ROLE_FFN_NORM], &b->ffn_norm)) ||
+        (st = load_linear(t[LB_ROLE_GATE], keep_quantized, &b->w_gate)) ||
+        (st = load_linear(t[LB_ROLE_UP], keep_quantized, &b->w_up)) ||
+        (st = load_linear(t[LB_ROLE_DOWN], keep_quantized, &b->w_down))) {
         lb_block_free(b);
         return st;
     }
     return LB_OK;
+}
+
+uint64_t lb_weight_resident_bytes(const lb_tensor_info *t, bool linear, bool llamacpp_numerics)
+{
+    if (!t) return 0;
+    if (linear && lb_weight_keeps_stored(t->type, llamacpp_numerics)) return t->nbytes;
+    return (uint64_t)t->n_elements * sizeof(float);
 }
 
 void lb_block_free(lb_block *b)
@@ -153,24 +186,41 @@ void lb_block_free(lb_block *b)
     memset(b, 0, sizeof *b);
 }
 
-lb_status lb_weights_load_globals(const lb_source *src, const lb_llama_config *c, bool keep_quantized, float **tok_embd,
-                                  float **out_norm, lb_weight *output)
+lb_status lb_weights_find_globals(const lb_source *src, const lb_llama_config *c, const lb_tensor_info **embd,
+                                  const lb_tensor_info **out_norm, const lb_tensor_info **output)
 {
-    *tok_embd = *out_norm = NULL;
-    memset(output, 0, sizeof *output);
-    lb_status st;
     /* Tied checkpoints may store only one of the two matrices (tinystories-656k keeps lm_head). */
     char name[160];
     bool have_embd = find_role(src, ROLE_TOK_EMBD, 0, name, sizeof name) != NULL;
     bool have_out = find_role(src, ROLE_OUTPUT, 0, name, sizeof name) != NULL;
     role_names embd_role = have_embd || !have_out ? ROLE_TOK_EMBD : ROLE_OUTPUT;
-    if ((st = load(src, embd_role, 0, c->n_vocab, c->n_embd, false, tok_embd))) return st;
-    if ((st = load(src, ROLE_OUT_NORM, 0, c->n_embd, 0, false, out_norm))) goto fail;
     bool tied = c->tied_embeddings || !have_out || !have_embd;
-    if ((st = load_linear(src, tied ? embd_role : ROLE_OUTPUT, 0, c->n_vocab, c->n_embd, keep_quantized, output))) goto fail;
-    if (tied && output->f32) { /* one decoded copy serves both */
-        free(output->f32);
-        output->f32 = *tok_embd;
+    lb_status st;
+    if ((st = find_checked(src, embd_role, 0, c->n_vocab, c->n_embd, false, embd)) ||
+        (st = find_checked(src, ROLE_OUT_NORM, 0, c->n_embd, 0, false, out_norm)) ||
+        (st = find_checked(src, tied ? embd_role : ROLE_OUTPUT, 0, c->n_vocab, c->n_embd, false, output)))
+        return st;
+    return LB_OK;
+}
+
+lb_status lb_weights_load_globals(const lb_source *src, const lb_llama_config *c, bool keep_quantized, bool load_embd,
+                                  bool load_output, float **tok_embd, float **out_norm, lb_weight *output)
+{
+    *tok_embd = *out_norm = NULL;
+    memset(output, 0, sizeof *output);
+    const lb_tensor_info *te, *tn, *to;
+    lb_status st = lb_weights_find_globals(src, c, &te, &tn, &to);
+    if (st) return st;
+    bool tied = te == to;
+    if (load_embd && (st = lb_tensor_to_f32(te, tok_embd))) return st;
+    if ((st = lb_tensor_to_f32(tn, out_norm))) goto fail;
+    if (load_output) {
+        if (tied && *tok_embd && !lb_weight_keeps_stored(to->type, keep_quantized)) {
+            output->f32 = *tok_embd; /* one decoded copy serves both */
+            output->type = LB_TYPE_F32;
+        } else if ((st = load_linear(to, keep_quantized, output))) {
+            goto fail;
+        }
     }
     return LB_OK;
 fail:

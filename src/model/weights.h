@@ -6,11 +6,31 @@
 
 /* Decodes a whole tensor to a malloc'd f32 array; rejects NaN/Inf naming the element. */
 lb_status lb_tensor_to_f32(const lb_tensor_info *t, float **out);
-/* Token embedding (decoded), final norm and output head; a tied, decoded head shares
- * *tok_embd (output->f32 == *tok_embd). keep_quantized: linears whose stored type has vec_dot
- * kernels stay as stored (llamacpp numerics). */
-lb_status lb_weights_load_globals(const lb_source *src, const lb_llama_config *c, bool keep_quantized, float **tok_embd,
-                                  float **out_norm, lb_weight *output);
+/* The tensors of a block, one per role, in lb_weights_find_block's table order. */
+typedef enum lb_block_role {
+    LB_ROLE_ATTN_NORM = 0, LB_ROLE_Q, LB_ROLE_K, LB_ROLE_V, LB_ROLE_O, LB_ROLE_QB, LB_ROLE_KB, LB_ROLE_VB,
+    LB_ROLE_FFN_NORM, LB_ROLE_GATE, LB_ROLE_UP, LB_ROLE_DOWN, LB_ROLE_COUNT
+} lb_block_role;
+
+bool lb_block_role_is_linear(lb_block_role r);
+/* Finds block `layer`'s tensors under either naming convention and checks their shapes against
+ * the configuration; optional biases are NULL when the model has none. */
+lb_status lb_weights_find_block(const lb_source *src, const lb_llama_config *c, int layer,
+                                const lb_tensor_info *t[LB_ROLE_COUNT]);
+/* Token embedding, final norm and output head tensors; output == embd when the head is tied. */
+lb_status lb_weights_find_globals(const lb_source *src, const lb_llama_config *c, const lb_tensor_info **embd,
+                                  const lb_tensor_info **out_norm, const lb_tensor_info **output);
+/* Whether a linear of stored type t is multiplied as stored (llamacpp numerics and a vec_dot
+ * kernel for t) rather than decoded to f32. */
+bool lb_weight_keeps_stored(lb_type t, bool llamacpp_numerics);
+/* Bytes a resident copy of t takes: stored bytes when it keeps its stored form, else f32. */
+uint64_t lb_weight_resident_bytes(const lb_tensor_info *t, bool linear, bool llamacpp_numerics);
+
+/* Final norm, and (when asked) the token embedding decoded and the output head; a tied head
+ * decoded shares *tok_embd (output->f32 == *tok_embd). keep_quantized: linears whose stored type
+ * has vec_dot kernels stay as stored (llamacpp numerics). */
+lb_status lb_weights_load_globals(const lb_source *src, const lb_llama_config *c, bool keep_quantized, bool load_embd,
+                                  bool load_output, float **tok_embd, float **out_norm, lb_weight *output);
 /* One transformer block; on failure nothing stays allocated. */
 lb_status lb_weights_load_block(const lb_source *src, const lb_llama_config *c, int layer, bool keep_quantized,
                                 lb_block *b);

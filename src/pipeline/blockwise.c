@@ -227,7 +227,7 @@ static lb_status run_pass(lb_blockwise *bw, int64_t layer, int in, int out)
     for (int64_t s0 = 0; s0 < bw->n_seq && !st; s0 += bw->chunk) {
         int64_t ns = bw->n_seq - s0 < bw->chunk ? bw->n_seq - s0 : bw->chunk;
         if ((st = x_io(bw, in, false, s0, ns, m->x))) break;
-        lb_block_forward(m, &bw->kv, layer, 0, ns, bw->seq_len, 0);
+        lb_block_forward(m, &bw->kv, &m->blocks[layer], layer, 0, ns, bw->seq_len, 0);
         if (out >= 0) st = x_io(bw, out, true, s0, ns, m->x);
     }
     m->observe = NULL;

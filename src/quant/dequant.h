@@ -6,8 +6,12 @@
 #include <stdint.h>
 
 void lb_dequant_f32(const void *restrict src, float *restrict dst, int64_t n);
+/* F16 / BF16: the x86 twin when cpuid allows (picked once; LOWBIT_FORCE_REF=1 pins _ref), else
+ * _ref, the spec. Both give the same bits. */
 void lb_dequant_f16(const void *restrict src, float *restrict dst, int64_t n);
 void lb_dequant_bf16(const void *restrict src, float *restrict dst, int64_t n);
+void lb_dequant_f16_ref(const void *restrict src, float *restrict dst, int64_t n);
+void lb_dequant_bf16_ref(const void *restrict src, float *restrict dst, int64_t n);
 void lb_dequant_f64(const void *restrict src, float *restrict dst, int64_t n);
 void lb_dequant_f8_e4m3(const void *restrict src, float *restrict dst, int64_t n);
 void lb_dequant_f8_e5m2(const void *restrict src, float *restrict dst, int64_t n);

@@ -1,11 +1,18 @@
 /* Row decoders for the scalar float types: F32, F16, BF16, F64 and the two float8 formats.
  * Each element goes through the scalar conversions of src/core/dtype.c; F64 narrows with
  * C's default rounding (to nearest even). Sources may sit at any byte offset in a mapped
- * file, so elements are read with memcpy, never through a cast pointer. Not here: the
- * block types (dequant_legacy.c, dequant_kquants.c). */
+ * file, so elements are read with memcpy, never through a cast pointer.
+ * F16 and BF16 are streamed every token for f16 models, so lb_dequant_f16 / _bf16 dispatch
+ * (BLIS cntx_init style, as kernels/matmul.c): the _ref loops here are the spec; the x86
+ * twins (kernels/x86/dequant_float_x86.c), bit-identical since both conversions are exact,
+ * are picked once when cpuid allows and LOWBIT_FORCE_REF=1 is not set. Not here: the block
+ * types (dequant_legacy.c, dequant_kquants.c). */
 #include "quant/dequant.h"
 #include "core/dtype.h"
+#include "kernels/x86/dequant_x86.h"
 
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 void lb_dequant_f32(const void *restrict src, float *restrict dst, int64_t n)
@@ -13,7 +20,7 @@ void lb_dequant_f32(const void *restrict src, float *restrict dst, int64_t n)
     memcpy(dst, src, (size_t)n * sizeof(float));
 }
 
-void lb_dequant_f16(const void *restrict src, float *restrict dst, int64_t n)
+void lb_dequant_f16_ref(const void *restrict src, float *restrict dst, int64_t n)
 {
     const uint8_t *p = src;
     for (int64_t i = 0; i < n; i++) {
@@ -23,7 +30,7 @@ void lb_dequant_f16(const void *restrict src, float *restrict dst, int64_t n)
     }
 }
 
-void lb_dequant_bf16(const void *restrict src, float *restrict dst, int64_t n)
+void lb_dequant_bf16_ref(const void *restrict src, float *restrict dst, int64_t n)
 {
     const uint8_t *p = src;
     for (int64_t i = 0; i < n; i++) {
@@ -31,6 +38,38 @@ void lb_dequant_bf16(const void *restrict src, float *restrict dst, int64_t n)
         memcpy(&b, p + 2 * i, 2);
         dst[i] = lb_bf16_to_f32(b);
     }
+}
+
+// ---- F16 / BF16 dispatch ----
+
+typedef void (*dequant_fn)(const void *restrict src, float *restrict dst, int64_t n);
+
+/* Written once by pick_kernels (under pthread_once), read-only afterwards. */
+static dequant_fn g_f16 = lb_dequant_f16_ref, g_bf16 = lb_dequant_bf16_ref;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+static void pick_kernels(void)
+{
+    const char *force = getenv("LOWBIT_FORCE_REF");
+    if (force && strcmp(force, "1") == 0) return;
+    __builtin_cpu_init();
+    /* every ISA dequant_float_x86.c is compiled for, not just the ones its intrinsics name */
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
+        g_f16 = lb_dequant_f16_f16c;
+        g_bf16 = lb_dequant_bf16_avx2;
+    }
+}
+
+void lb_dequant_f16(const void *restrict src, float *restrict dst, int64_t n)
+{
+    pthread_once(&g_once, pick_kernels);
+    g_f16(src, dst, n);
+}
+
+void lb_dequant_bf16(const void *restrict src, float *restrict dst, int64_t n)
+{
+    pthread_once(&g_once, pick_kernels);
+    g_bf16(src, dst, n);
 }
 
 void lb_dequant_f64(const void *restrict src, float *restrict dst, int64_t n)

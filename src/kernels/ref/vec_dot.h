@@ -70,6 +70,8 @@ typedef enum lb_matmul_path { LB_MATMUL_DOT = 0, LB_MATMUL_SGEMM = 1 } lb_matmul
  * the integer dot products multiply (d * q per block), so SGEMM differs from DOT only in the
  * order float sums are taken (the 8-bit rounding of x is kept). */
 void lb_matmul_act_to_f32(lb_type act_type, const void *src, float *dst, int64_t n);
+/* Rows from which lb_matmul_q decodes weight tiles and runs sgemm instead of dot products. */
+int64_t lb_matmul_sgemm_min_rows(lb_type wtype);
 /* The path lb_matmul_q takes for n_rows rows (LOWBIT_MATMUL=dot|sgemm forces one). */
 lb_matmul_path lb_matmul_path_of(lb_type wtype, int64_t n_rows);
 lb_status lb_matmul_q_path(const lb_dot_traits *dt, lb_type wtype, const void *W, int64_t n_out, int64_t n_in,
