@@ -477,12 +477,10 @@ typedef struct plan {
     const lb_tensor_info *embd, *out_norm, *output;
     uint64_t fixed, embd_bytes, head_bytes, all;
     uint64_t decode, small; /* f32 bytes: biggest decoded linear; norms+biases of a unit */
+    uint64_t resident_decode; /* f32 bytes: biggest linear that stays stored when resident but is
+                                 decoded for prompt-sized products (16-bit, exact numerics) */
 } plan;
 
-static uint64_t unit_decode_bytes(const lb_tensor_info *t, bool llamacpp)
-{
-    return t && !lb_weight_keeps_stored(t->type, llamacpp) ? (uint64_t)t->n_elements * sizeof(float) : 0;
-}
 
 static lb_status make_plan(lb_model *m, plan *p)
 {
@@ -502,13 +500,17 @@ static lb_status make_plan(lb_model *m, plan *p)
             const lb_tensor_info *t = p->bt[l][r];
             bool linear = lb_block_role_is_linear((lb_block_role)r);
             p->resident[l] += lb_weight_resident_bytes(t, linear, llamacpp);
-            if (linear && unit_decode_bytes(t, llamacpp) > p->decode) p->decode = unit_decode_bytes(t, llamacpp);
+            uint64_t dec = linear ? lb_weight_decode_bytes(t, llamacpp) : 0;
+            if (dec > p->decode) p->decode = dec;
+            if (t && lb_weight_keeps_stored(t->type, llamacpp) && dec > p->resident_decode) p->resident_decode = dec;
             if (!linear && t) small += (uint64_t)t->n_elements * sizeof(float);
         }
         if (small > p->small) p->small = small;
         blocks += p->resident[l];
     }
-    if (unit_decode_bytes(p->output, llamacpp) > p->decode) p->decode = unit_decode_bytes(p->output, llamacpp);
+    uint64_t head_dec = lb_weight_decode_bytes(p->output, llamacpp);
+    if (head_dec > p->decode) p->decode = head_dec;
+    if (lb_weight_keeps_stored(p->output->type, llamacpp) && head_dec > p->resident_decode) p->resident_decode = head_dec;
     int64_t rows = m->params.plan_rows > 0 ? m->params.plan_rows : 512;
     int64_t ctx = m->params.plan_ctx > 0 ? m->params.plan_ctx : 512;
     int64_t seqs = m->params.plan_seqs > 0 ? m->params.plan_seqs : 1;
@@ -517,7 +519,7 @@ static lb_status make_plan(lb_model *m, plan *p)
     p->embd_bytes = (uint64_t)p->embd->n_elements * sizeof(float);
     p->head_bytes = lb_weight_resident_bytes(p->output, true, llamacpp);
     bool head_shares_embd = p->output == p->embd && !lb_weight_keeps_stored(p->output->type, llamacpp);
-    p->all = p->fixed + p->embd_bytes + (head_shares_embd ? 0 : p->head_bytes) + blocks;
+    p->all = p->fixed + p->embd_bytes + (head_shares_embd ? 0 : p->head_bytes) + blocks + p->resident_decode;
     return LB_OK;
 }
 
@@ -637,6 +639,8 @@ lb_status lb_stream_load_weights(lb_model *m)
             fprintf(stderr, "memory plan: everything resident, about %s of the %s limit\n", human(p.all, h[0]),
                     human(limit, h[1]));
         st = load_all(m);
+        if (!st && p.resident_decode && !(m->wdec = lb_malloc((size_t)p.resident_decode, "decoded linear")))
+            st = LB_ERR_NOMEM;
         goto done;
     }
     if (limit < ss->min_bytes) {

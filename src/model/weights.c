@@ -101,7 +101,10 @@ static lb_status decode_opt(const lb_tensor_info *t, float **out)
 
 bool lb_weight_keeps_stored(lb_type t, bool llamacpp_numerics)
 {
-    return llamacpp_numerics && t != LB_TYPE_F32 && lb_dot_traits_of(t);
+    if (llamacpp_numerics) return lb_weight_multiplies_stored(t, true);
+    /* exact numerics: 16-bit floats stay 16-bit (half the memory; token generation reads them
+     * once through the F16/BF16 dot kernels, prompts decode them to f32 per product) */
+    return t == LB_TYPE_F16 || t == LB_TYPE_BF16;
 }
 
 /* A linear weight: decoded to f32, or, when it keeps its stored form, borrowed from the
@@ -169,6 +172,16 @@ lb_status lb_weights_load_block(const lb_source *src, const lb_llama_config *c, 
         return st;
     }
     return LB_OK;
+}
+
+bool lb_weight_multiplies_stored(lb_type t, bool llamacpp_numerics)
+{
+    return llamacpp_numerics && t != LB_TYPE_F32 && lb_dot_traits_of(t);
+}
+
+uint64_t lb_weight_decode_bytes(const lb_tensor_info *t, bool llamacpp_numerics)
+{
+    return t && !lb_weight_multiplies_stored(t->type, llamacpp_numerics) ? (uint64_t)t->n_elements * sizeof(float) : 0;
 }
 
 uint64_t lb_weight_resident_bytes(const lb_tensor_info *t, bool linear, bool llamacpp_numerics)

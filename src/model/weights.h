@@ -20,9 +20,15 @@ lb_status lb_weights_find_block(const lb_source *src, const lb_llama_config *c, 
 /* Token embedding, final norm and output head tensors; output == embd when the head is tied. */
 lb_status lb_weights_find_globals(const lb_source *src, const lb_llama_config *c, const lb_tensor_info **embd,
                                   const lb_tensor_info **out_norm, const lb_tensor_info **output);
-/* Whether a linear of stored type t is multiplied as stored (llamacpp numerics and a vec_dot
- * kernel for t) rather than decoded to f32. */
+/* Whether a resident linear of stored type t keeps its stored form rather than being decoded to
+ * f32 at open: under llamacpp numerics when t has a vec_dot kernel, under exact numerics for
+ * F16 and BF16. */
 bool lb_weight_keeps_stored(lb_type t, bool llamacpp_numerics);
+/* Whether a linear of stored type t is always multiplied as stored (llamacpp numerics and a
+ * vec_dot kernel for t); any other stored linear is decoded to f32 for prompt-sized products. */
+bool lb_weight_multiplies_stored(lb_type t, bool llamacpp_numerics);
+/* f32 bytes of t decoded for a product (0 when it never is, or t is NULL). */
+uint64_t lb_weight_decode_bytes(const lb_tensor_info *t, bool llamacpp_numerics);
 /* Bytes a resident copy of t takes: stored bytes when it keeps its stored form, else f32. */
 uint64_t lb_weight_resident_bytes(const lb_tensor_info *t, bool linear, bool llamacpp_numerics);
 
