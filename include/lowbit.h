@@ -343,6 +343,97 @@ int64_t lb_imatrix_find(const lb_imatrix *im, const char *name);
 /* Dataset name i (borrowed), NULL past the end. */
 const char *lb_imatrix_dataset(const lb_imatrix *im, int64_t i);
 
+/* ---- outlier statistics ---- */
+
+/* lowbit stats: what a model's linears look like to a quantizer (LLMC's quant_analysis). The
+ * calibration text runs through the model once, all windows as one layer-major batch, and every
+ * linear group's input is observed: per channel max |x| and mean |x|, per token the kurtosis
+ * across channels, the channels with the largest magnitudes; every linear weight gets its
+ * kurtosis, per-input-column max |W| and the relative output error ||(W - Q) X|| / ||W X|| of
+ * each quantization method asked for, on up to 256 retained input rows. Memory stays at one
+ * linear's weights (plus the batch's activations), so a streamed model stays streamed. */
+typedef struct lb_stats lb_stats;
+
+typedef struct lb_stats_params {
+    const char *calib;     /* UTF-8 calibration text file (required) */
+    int64_t calib_samples; /* windows (0 = 16): consecutive, from the start of the token stream;
+                              fewer when the text holds fewer */
+    int64_t calib_len;     /* tokens per window (0 = 256), BOS first when the model adds BOS */
+    /* Methods whose quantization error is measured next to the float model, comma-separated:
+       "rtn" (Q4_0 round to nearest, per row). NULL, "" or "none": the float model only. The
+       outlier methods of issue 5 ("awq", "smoothquant", "rotate") are named but not built yet
+       and are refused with LB_ERR_UNSUPPORTED. */
+    const char *after;
+    /* how the model is opened: threads (the results do not depend on them), tokenizer, memory
+       budget (blocks that do not fit stream from disk), quiet; numerics and the plan_* fields
+       are set by lb_stats_run */
+    lb_open_params open;
+    lb_progress_fn progress;    /* after each block: (done, total) blocks */
+    void *progress_user;
+} lb_stats_params;
+
+#define LB_STATS_TOP 8
+
+typedef struct lb_stats_channel {
+    int64_t index; /* channel (input column) */
+    float value;   /* its max |x| (or max |W|) */
+} lb_stats_channel;
+
+typedef struct lb_stats_info {
+    const char *model, *calib, *arch; /* borrowed until lb_stats_free */
+    int64_t n_layer, n_embd, n_ff;
+    int64_t n_windows, calib_len;
+    int64_t n_tokens;  /* rows every linear saw */
+    int64_t n_sampled; /* rows the errors are measured on */
+    int n_methods;     /* "float" (always error 0), then those of `after`, in order */
+    const char *const *methods;
+    double seconds;
+} lb_stats_info;
+
+/* One linear group's input, over every calibration token. role: "qkv" (attn_norm output, read
+ * by q, k, v), "o" (attention output), "gate_up" (ffn_norm output), "down" (silu(gate) * up). */
+typedef struct lb_stats_input {
+    int64_t layer;
+    const char *role;
+    int64_t n_in, n_tokens;
+    double kurt_mean, kurt_std; /* Pearson kurtosis of each token's n_in values: mean, std */
+    double max_median;          /* max / median of the per-channel max |x| (NaN: median 0) */
+    lb_stats_channel top[LB_STATS_TOP]; /* channels with the largest max |x|, descending */
+    int n_top;
+    const float *ch_max, *ch_mean; /* [n_in] per channel max |x| and mean |x| (borrowed) */
+} lb_stats_input;
+
+/* One linear weight [n_out][n_in]. kind: "q" "k" "v" "o" "gate" "up" "down". */
+typedef struct lb_stats_weight {
+    int64_t layer;
+    const char *kind, *name, *input; /* name: the tensor in the source; input: its group's role */
+    int64_t n_out, n_in;
+    double kurt;       /* Pearson kurtosis over all elements */
+    double max_median; /* max / median of the per-input-column max |W| */
+    lb_stats_channel top[LB_STATS_TOP]; /* columns with the largest max |W|, descending */
+    int n_top;
+    const double *rel_err; /* [n_methods]; NaN where a method cannot apply (Q4_0 needs rows of 32k) */
+} lb_stats_weight;
+
+/* Opens the model (streaming under the memory budget), tokenizes the calibration text, runs it
+ * and collects the statistics. *out is owned by the caller (lb_stats_free). */
+lb_status lb_stats_run(const char *model_path, const lb_stats_params *p, lb_stats **out);
+void lb_stats_free(lb_stats *s);
+void lb_stats_describe(const lb_stats *s, lb_stats_info *out);
+/* Inputs in layer order, roles in the order above; false past the end. */
+int64_t lb_stats_n_inputs(const lb_stats *s);
+bool lb_stats_input_get(const lb_stats *s, int64_t i, lb_stats_input *out);
+/* Weights in layer order, kinds in the order above; false past the end. */
+int64_t lb_stats_n_weights(const lb_stats *s);
+bool lb_stats_weight_get(const lb_stats *s, int64_t i, lb_stats_weight *out);
+/* The report as JSON text (malloc'd, the caller frees it). */
+lb_status lb_stats_json(const lb_stats *s, char **out);
+/* The report as JSON, or as one self-contained HTML page with inline SVG plots (no scripts, no
+ * external resources). Written to a temporary name and renamed when complete; on failure path
+ * is left untouched. */
+lb_status lb_stats_write_json(const lb_stats *s, const char *path);
+lb_status lb_stats_write_html(const lb_stats *s, const char *path);
+
 #ifdef __cplusplus
 }
 #endif

