@@ -207,6 +207,12 @@ typedef struct lb_convert_params {
     const char *name;     /* general.name; NULL = from the source (directory or file name) */
     lb_progress_fn progress; /* called after each tensor: (done, total) tensors */
     void *progress_user;
+    /* Residual rotation (QuaRot/SpinQuant R1): NULL = none, "hadamard" (randomized Hadamard; a
+       seeded random orthogonal matrix when n_embd is not a power of two) or "orthogonal". Norm
+       weights are folded into the linears after them and the output head is written untied, so
+       the result is a plain checkpoint with the same logits and smaller activation outliers. */
+    const char *rotate;
+    uint64_t rotate_seed;
 } lb_convert_params;
 
 /* Writes the model at model_path (any source lb_model_open reads) as a GGUF file that llama.cpp
@@ -268,6 +274,11 @@ typedef struct lb_quantize_params {
     double damp;             /* relative damping, 0 = 0.01 */
     int64_t gptq_block;      /* lazy-update block, 0 = 128 */
     void (*on_log)(void *user, const char *line); /* plan, progress and fallback lines; may be NULL */
+    /* Residual rotation before quantizing, as lb_convert_params.rotate. With GPTQ the rotated
+       model is first written to OUT.rotated.tmp.gguf (F32, or F16 above 4 GB) and calibrated on;
+       not combinable with an imatrix made on the unrotated model. */
+    const char *rotate;
+    uint64_t rotate_seed;
 } lb_quantize_params;
 
 /* Writes the model at model_path (any source lb_model_open reads; quantized tensors are decoded

@@ -106,6 +106,11 @@ static const verb VERBS[] = {
      "  --type f32|f16|bf16|q8_0 type of the 2-D weights (default f16); q8_0 rows whose length is\n"
      "                           not a multiple of 32 are written F16, as convert_hf_to_gguf does\n"
      "  --name NAME              general.name (default: from the model's file or directory name)\n"
+     "  --rotate hadamard|orthogonal  rotate the residual stream (QuaRot/SpinQuant R1): norms folded\n"
+     "                           into the next linears, weights rotated, head untied; same logits,\n"
+     "                           smaller activation outliers. hadamard needs n_embd = 2^k, else\n"
+     "                           a seeded random orthogonal matrix is used\n"
+     "  --rotate-seed N          seed of the rotation's random signs / matrix (default 0)\n"
      "\n"
      "A progress bar is drawn on stderr when it is a terminal or LOWBIT_PROGRESS=1.\n",
      run_convert},
@@ -155,6 +160,9 @@ static const verb VERBS[] = {
      "  --group-size N      INT-N columns per scale (default 128; -1 = one per row; a row it does\n"
      "                      not divide gets one per row)\n"
      "  --asym              INT-N with a zero point (default symmetric, as AutoGPTQ)\n"
+     "  --rotate hadamard|orthogonal  rotate the residual stream first (as convert --rotate);\n"
+     "                      with --method gptq the rotated model is written to OUT.rotated.tmp.gguf\n"
+     "                      and calibrated on; --rotate-seed N picks the rotation\n"
      "  --pure              every 2-D weight gets TYPE's base type (Q4_K for Q4_K_M): no recipe\n"
      "  --imatrix FILE      importance matrix (llama-imatrix .dat or .gguf, or lowbit imatrix):\n"
      "                      each weight's rounding error is weighted by its entry of the same name\n"
@@ -959,6 +967,8 @@ static int run_convert(int argc, char **argv)
         else if (!is_option(&c)) positional(&c, &path);
         else if (opt_value(&c, "--output", "-o", &val)) out = val;
         else if (opt_value(&c, "--name", NULL, &val)) cp.name = val;
+        else if (opt_value(&c, "--rotate", NULL, &val)) cp.rotate = val;
+        else if (opt_value(&c, "--rotate-seed", NULL, &val)) cp.rotate_seed = parse_u64(&c, "--rotate-seed", val);
         else if (opt_value(&c, "--type", NULL, &val)) {
             static const char *const names[LB_CONVERT_TYPE_COUNT] = {
                 [LB_CONVERT_F32] = "f32", [LB_CONVERT_F16] = "f16", [LB_CONVERT_BF16] = "bf16", [LB_CONVERT_Q8_0] = "q8_0"};
@@ -1135,6 +1145,8 @@ static int run_quantize(int argc, char **argv)
             qp.imatrix_chunk_size = parse_int(&c, "--imatrix-chunk", val, 1, INT32_MAX);
         else if (opt_value(&c, "--threads", "-t", &val)) qp.n_threads = (int)parse_int(&c, "--threads", val, 1, 4096);
         else if (opt_value(&c, "--name", NULL, &val)) qp.name = val;
+        else if (opt_value(&c, "--rotate", NULL, &val)) qp.rotate = val;
+        else if (opt_value(&c, "--rotate-seed", NULL, &val)) qp.rotate_seed = parse_u64(&c, "--rotate-seed", val);
         else if (opt_flag(&c, "--pure")) qp.pure = true;
         else if (opt_value(&c, "--group-size", NULL, &val)) qp.group_size = parse_int(&c, "--group-size", val, -1, 1 << 20);
         else if (opt_flag(&c, "--asym")) qp.asym = true;

@@ -20,6 +20,7 @@
  * lb_quantize_model (src/pipeline/quantize_model.c). */
 #include "io/gguf_write.h"
 #include "model/convert.h"
+#include "algo/rotate.h"
 #include "model/model.h"
 #include "model/weights.h"
 #include "quant/quantize.h"
@@ -53,6 +54,7 @@ typedef struct conv {
     const char *arch;      /* output architecture: "llama" or "qwen2" */
     bool hf;               /* source uses HF names (and rotate-half q/k) */
     float *rope_freqs;     /* [head_dim/2] for llama3 scaling, else NULL */
+    double *Q;             /* [n_embd][n_embd] residual rotation (job->rotate), else NULL */
     plan plan;
 } conv;
 
@@ -192,6 +194,8 @@ static lb_status make_plan(conv *c)
     }
     if ((st = plan_add(c, "output_norm.weight", norm, 0))) return st;
     if (embd && out && !g->tied_embeddings && (st = plan_add(c, "output.weight", out, 0))) return st;
+    /* a rotated model's head folds the final norm, so it is no longer the embedding */
+    else if (c->job->rotate && (st = plan_add(c, "output.weight", out && !embd ? out : embd, 0))) return st;
     bool permute = c->hf && strcmp(c->arch, "llama") == 0;
     for (int l = 0; l < g->n_layer; l++) {
         for (size_t r = 0; r < sizeof BLOCK_NAMES / sizeof BLOCK_NAMES[0]; r++) {
@@ -609,6 +613,44 @@ static lb_status quantize_tensor(conv *c, const planned *p, const float *x, void
     return failed ? lb_quantize_rows(p->type, x, q, n_rows, row, imatrix, p->name) : LB_OK;
 }
 
+// ---- rotation (algo/rotate.h) ----
+
+/* The source norm weights of the planned tensor `name` ("blk.3.attn_norm.weight"), decoded. */
+static lb_status norm_of(const conv *c, const char *name, float **out)
+{
+    for (int64_t i = 0; i < c->plan.n; i++)
+        if (strcmp(c->plan.t[i].name, name) == 0) return lb_tensor_to_f32(c->plan.t[i].src, out);
+    return lb_fail(LB_ERR_FORMAT, "%s: rotation needs tensor '%s', which the model lacks", c->src->path, name);
+}
+
+/* x (decoded, in the file's layout) of tensor `name` <- its rotated, norm-folded value. */
+static lb_status rotate_tensor(const conv *c, const char *name, float *x, int64_t n_rows, int64_t row)
+{
+    int64_t E = c->cfg.n_embd;
+    const char *role = strncmp(name, "blk.", 4) == 0 ? strchr(name + 4, '.') + 1 : name;
+    if (strstr(role, "norm.weight")) { /* folded into the linears that read the norm */
+        for (int64_t i = 0; i < n_rows * row; i++) x[i] = 1.0f;
+        return LB_OK;
+    }
+    if (!strcmp(role, "token_embd.weight")) return lb_rotate_inputs(x, n_rows, E, NULL, c->Q);
+    if (!strcmp(role, "attn_output.weight") || !strcmp(role, "ffn_down.weight"))
+        return lb_rotate_outputs(x, E, row, c->Q);
+    const char *norm = !strcmp(role, "output.weight") ? "output_norm.weight"
+                       : !strcmp(role, "attn_q.weight") || !strcmp(role, "attn_k.weight") || !strcmp(role, "attn_v.weight")
+                           ? "attn_norm.weight"
+                       : !strcmp(role, "ffn_gate.weight") || !strcmp(role, "ffn_up.weight") ? "ffn_norm.weight"
+                                                                                             : NULL;
+    if (!norm) return LB_OK; /* biases, rope_freqs: not on the residual stream */
+    char nname[64];
+    if (role != name) snprintf(nname, sizeof nname, "%.*s%s", (int)(role - name), name, norm);
+    else snprintf(nname, sizeof nname, "%s", norm);
+    float *g = NULL;
+    lb_status st = norm_of(c, nname, &g);
+    if (!st) st = lb_rotate_inputs(x, n_rows, E, g, c->Q);
+    free(g);
+    return st;
+}
+
 static lb_status write_tensor(conv *c, const planned *p, lb_gguf_writer *w)
 {
     int64_t n = p->shape[0] * (p->n_dims > 1 ? p->shape[1] : 1);
@@ -629,7 +671,7 @@ static lb_status write_tensor(conv *c, const planned *p, lb_gguf_writer *w)
         free(q);
         if (st || done) return st ? st : lb_gguf_writer_status(w);
     }
-    if (c->job->copy_same_type && !c->job->transform && p->src && !p->permute_heads && p->src->type == p->type) {
+    if (c->job->copy_same_type && !c->job->transform && !c->Q && p->src && !p->permute_heads && p->src->type == p->type) {
         lb_gguf_write_data(w, p->src->data, (size_t)p->src->nbytes);
         return lb_gguf_writer_status(w);
     }
@@ -644,6 +686,7 @@ static lb_status write_tensor(conv *c, const planned *p, lb_gguf_writer *w)
                                                           p->permute_heads, p->name)))
         goto done;
     st = LB_OK;
+    if (c->Q && (st = rotate_tensor(c, p->name, x, n_rows, row))) goto done;
     if (c->job->transform && p->n_dims == 2) {
         if ((st = c->job->transform(c->job->user, &t, x))) goto done;
     }
@@ -709,6 +752,10 @@ lb_status lb_convert_run(const char *model_path, const char *out_path, const lb_
     if (c.cfg.rope_scaling == LB_ROPE_SCALING_LLAMA3 && c.hf && (st = llama3_rope_freqs(&c))) goto done;
     if ((st = make_plan(&c))) goto done;
     if ((st = assign_types(&c))) goto done;
+    if (job->rotate) {
+        lb_rotation_kind used;
+        if ((st = lb_rotation_make((lb_rotation_kind)job->rotate, c.cfg.n_embd, job->rotate_seed, &c.Q, &used))) goto done;
+    }
 
     st = job->partial_path ? lb_gguf_writer_open_resumable(out_path, job->partial_path, job->resume, 0, &w)
                            : lb_gguf_writer_open(out_path, 0, &w);
@@ -742,6 +789,7 @@ done:
     lb_gguf_writer_abort(w);
     free(c.plan.t);
     free(c.rope_freqs);
+    free(c.Q);
     lb_tokenizer_free(c.tok);
     lb_source_close(c.src);
     return st;
@@ -770,6 +818,16 @@ static void plain_done(void *user, int64_t i, int64_t n, const char *name, lb_ty
     if (pl->p->progress) pl->p->progress(pl->p->progress_user, i + 1, n);
 }
 
+lb_status lb_convert_rotation_kind(const char *rotate, int *kind)
+{
+    *kind = LB_ROTATE_NONE;
+    if (!rotate || !*rotate || !strcmp(rotate, "none")) return LB_OK;
+    if (!strcmp(rotate, "hadamard")) *kind = LB_ROTATE_HADAMARD;
+    else if (!strcmp(rotate, "orthogonal")) *kind = LB_ROTATE_ORTHOGONAL;
+    else return lb_fail(LB_ERR_ARG, "unknown rotation '%s' (hadamard, orthogonal)", rotate);
+    return LB_OK;
+}
+
 lb_status lb_convert(const char *model_path, const char *out_path, const lb_convert_params *params)
 {
     lb_clear_error();
@@ -782,6 +840,8 @@ lb_status lb_convert(const char *model_path, const char *out_path, const lb_conv
         return lb_fail(LB_ERR_UNSUPPORTED, "%s: q8_0 output needs the Q8_0 quantizer, which this build lacks", out_path);
     lb_convert_job job = {.name = pl.p->name, .file_type = FILE_TYPE[pl.p->type],
                           .quantization_version = pl.p->type == LB_CONVERT_Q8_0, .n_threads = 1,
-                          .type_of = plain_type, .tensor_done = plain_done, .user = &pl};
-    return lb_convert_run(model_path, out_path, &job);
+                          .type_of = plain_type, .tensor_done = plain_done, .user = &pl,
+                          .rotate_seed = pl.p->rotate_seed};
+    lb_status st = lb_convert_rotation_kind(pl.p->rotate, &job.rotate);
+    return st ? st : lb_convert_run(model_path, out_path, &job);
 }

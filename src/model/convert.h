@@ -46,6 +46,10 @@ typedef struct lb_convert_job {
     /* Optional: changes a 2-D weight's values (decoded, in the file's layout) before it is
      * encoded (simulated quantization). */
     lb_status (*transform)(void *user, const lb_convert_tensor *t, float *x);
+    /* Optional residual rotation (algo/rotate.h): norms folded into the linears after them,
+     * weights rotated, the output head written untied. */
+    int rotate; /* lb_rotation_kind; 0 = none */
+    uint64_t rotate_seed;
     /* Optional: after tensor i is written, with the writer (checkpoints sync it). */
     lb_status (*written)(void *user, int64_t i, const char *name, lb_gguf_writer *w);
     /* Optional resumable output: the temporary file's path (kept on failure); resume: continue
@@ -62,5 +66,8 @@ typedef struct lb_convert_job {
 lb_status lb_convert_permute_rows(void *rows, int64_t n_rows, size_t row_bytes, int64_t n_head, const char *name);
 
 lb_status lb_convert_run(const char *model_path, const char *out_path, const lb_convert_job *job);
+
+/* lb_convert_params.rotate as an lb_rotation_kind (0 for NULL); LB_ERR_ARG naming the bad value. */
+lb_status lb_convert_rotation_kind(const char *rotate, int *kind);
 
 #endif

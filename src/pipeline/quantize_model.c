@@ -225,11 +225,47 @@ static lb_status written(void *user, int64_t i, const char *name, lb_gguf_writer
 
 // ---- driver ----
 
+/* Rotation with GPTQ: the calibration must see the rotated model, so it is written first (F32,
+ * or F16 when that would pass 4 GB) and quantized like any model, then removed. */
+static lb_status quantize_rotated(const char *model_path, const char *out_path, const lb_quantize_params *p)
+{
+    lb_model *m = NULL;
+    lb_status st = lb_model_open(model_path, &(lb_open_params){.no_weights = true, .quiet = true}, &m);
+    if (st) return st;
+    lb_model_desc d;
+    lb_model_describe(m, &d);
+    lb_model_close(m);
+    size_t n = strlen(out_path) + 32;
+    char *tmp = lb_malloc(n, "rotated model path");
+    if (!tmp) return LB_ERR_NOMEM;
+    snprintf(tmp, n, "%s.rotated.tmp.gguf", out_path);
+    lb_convert_params cp = {.type = (uint64_t)d.n_params * 4 > (4ull << 30) ? LB_CONVERT_F16 : LB_CONVERT_F32,
+                            .name = p->name, .rotate = p->rotate, .rotate_seed = p->rotate_seed};
+    if (p->on_log) p->on_log(p->user, "rotation: writing the rotated model for calibration");
+    st = lb_convert(model_path, tmp, &cp);
+    if (!st) {
+        lb_quantize_params inner = *p;
+        inner.rotate = NULL;
+        st = lb_quantize_model(tmp, out_path, &inner);
+    }
+    remove(tmp);
+    free(tmp);
+    return st;
+}
+
 lb_status lb_quantize_model(const char *model_path, const char *out_path, const lb_quantize_params *params)
 {
     lb_clear_error();
     lb_quantize_params defaults = {0};
     const lb_quantize_params *p = params ? params : &defaults;
+    int rotate = 0;
+    lb_status rst = lb_convert_rotation_kind(p->rotate, &rotate);
+    if (rst) return rst;
+    if (rotate && p->imatrix)
+        return lb_fail(LB_ERR_ARG, "lb_quantize_model: an imatrix of the unrotated model does not fit the rotated one; "
+                                   "write the rotated model with lowbit convert --rotate and compute the imatrix on it");
+    bool gptq_method = p->method && strcasecmp(p->method, "gptq") == 0;
+    if (rotate && gptq_method) return quantize_rotated(model_path, out_path, p);
     const char *type = p->type ? p->type : "Q4_K_M";
     int bits;
     bool intn = lb_intn_type(type, &bits);
@@ -241,7 +277,7 @@ lb_status lb_quantize_model(const char *model_path, const char *out_path, const 
     lb_convert_job job = {
         .name = p->name, .file_type = (uint32_t)q.ftype, .quantization_version = true, .copy_same_type = true,
         .n_threads = p->n_threads, .type_of = type_of, .weights_of = weights_of, .tensor_done = tensor_done,
-        .user = &q};
+        .user = &q, .rotate = rotate, .rotate_seed = p->rotate_seed};
     bool gptq = p->method && strcasecmp(p->method, "rtn") != 0;
     if (gptq && strcasecmp(p->method, "gptq") != 0)
         st = lb_fail(LB_ERR_ARG, "lb_quantize_model: unknown method '%s' (rtn, gptq)", p->method);
