@@ -193,9 +193,10 @@ static lb_status make_plan(conv *c)
                            (long long)p->src->n_elements, (long long)p->shape[0]);
     }
     if ((st = plan_add(c, "output_norm.weight", norm, 0))) return st;
-    if (embd && out && !g->tied_embeddings && (st = plan_add(c, "output.weight", out, 0))) return st;
+    bool untied = embd && out && !g->tied_embeddings;
+    if (untied && (st = plan_add(c, "output.weight", out, 0))) return st;
     /* a rotated model's head folds the final norm, so it is no longer the embedding */
-    else if (c->job->rotate && (st = plan_add(c, "output.weight", out && !embd ? out : embd, 0))) return st;
+    if (!untied && c->job->rotate && (st = plan_add(c, "output.weight", embd ? embd : out, 0))) return st;
     bool permute = c->hf && strcmp(c->arch, "llama") == 0;
     for (int l = 0; l < g->n_layer; l++) {
         for (size_t r = 0; r < sizeof BLOCK_NAMES / sizeof BLOCK_NAMES[0]; r++) {

@@ -2,7 +2,8 @@
  * matrices are orthogonal (Q^T Q = I to 1e-12; Hadamard entries +-1/sqrt(n)); rotating and
  * folding the norms leaves a model's logits unchanged, |rotated - original| <= 1e-4 x max|logit|
  * per row, on three real models (tinystories-656k: Hadamard, n_embd 128, a checkpoint storing only
- * lm_head; stories260K: llama2.c, Hadamard, 64; SmolLM2-135M: random orthogonal, 576, tied); the
+ * lm_head; stories260K: llama2.c, Hadamard, 64; SmolLM2-135M: random orthogonal, 576, tied; and a
+ * synthetic checkpoint with an untied head and outlier channels); the
  * rotated files hold all-ones norms and an untied output.weight; and --rotate with GPTQ writes a
  * loadable model and leaves no temporary rotated model behind. */
 #include "algo/rotate.h"
@@ -113,6 +114,16 @@ int main(void)
     const char *smol = lb_test_source(".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf");
     if (lb_test_file_exists(smol)) check_model("SmolLM2-135M", smol, "hadamard", 49152);
     else printf("  SKIP SmolLM2: %s not present\n", smol);
+
+    /* an untied head (lm_head and embed_tokens both stored): make_synthetic_model, next to the CLI */
+    char tool[1024], dir[1024], cmd[3200];
+    snprintf(tool, sizeof tool, "%s", lb_test_cli());
+    char *slash = strrchr(tool, '/');
+    if (slash) snprintf(slash + 1, sizeof tool - (size_t)(slash + 1 - tool), "make_synthetic_model");
+    snprintf(dir, sizeof dir, "%s/synth", lb_test_tmpdir());
+    snprintf(cmd, sizeof cmd, "'%s' -o '%s' --preset tiny --layers 2 --tokenizer '%s' --threads 1 >/dev/null 2>&1", tool, dir,
+             lb_test_shared("models/llama2-tokenizer"));
+    if (EXPECT(system(cmd) == 0, "make_synthetic_model wrote %s", dir)) check_model("synthetic (untied)", dir, "hadamard", 32000);
 
     /* rotation + GPTQ: through a temporary rotated model that must not outlive the run */
     char out[1024], tmp[1100];
