@@ -110,6 +110,12 @@ bool lb_kernel_isa_supported(lb_kernel_isa isa)
     return cpu_has(isa);
 }
 
+lb_kernel_isa lb_kernel_isa_best(void)
+{
+    pthread_once(&g_once, init_tables);
+    return g_best;
+}
+
 const char *lb_kernel_isa_name(lb_kernel_isa isa)
 {
     static const char *const k_names[LB_KERNEL_ISA_COUNT] = {"ref", "avx2", "avx512"};

@@ -5,14 +5,13 @@
  * F16 and BF16 are streamed every token for f16 models, so lb_dequant_f16 / _bf16 dispatch
  * (BLIS cntx_init style, as kernels/matmul.c): the _ref loops here are the spec; the x86
  * twins (kernels/x86/dequant_float_x86.c), bit-identical since both conversions are exact,
- * are picked once when cpuid allows and LOWBIT_FORCE_REF=1 is not set. Not here: the block
+ * follow the kernel set chosen at start (lb_kernel_isa_best: cpuid, LOWBIT_FORCE_REF). Not here: the block
  * types (dequant_legacy.c, dequant_kquants.c). */
 #include "quant/dequant.h"
 #include "core/dtype.h"
+#include "kernels/ref/vec_dot.h"
 #include "kernels/x86/dequant_x86.h"
 
-#include <pthread.h>
-#include <stdlib.h>
 #include <string.h>
 
 void lb_dequant_f32(const void *restrict src, float *restrict dst, int64_t n)
@@ -42,34 +41,17 @@ void lb_dequant_bf16_ref(const void *restrict src, float *restrict dst, int64_t 
 
 // ---- F16 / BF16 dispatch ----
 
-typedef void (*dequant_fn)(const void *restrict src, float *restrict dst, int64_t n);
-
-/* Written once by pick_kernels (under pthread_once), read-only afterwards. */
-static dequant_fn g_f16 = lb_dequant_f16_ref, g_bf16 = lb_dequant_bf16_ref;
-static pthread_once_t g_once = PTHREAD_ONCE_INIT;
-
-static void pick_kernels(void)
-{
-    const char *force = getenv("LOWBIT_FORCE_REF");
-    if (force && strcmp(force, "1") == 0) return;
-    __builtin_cpu_init();
-    /* every ISA dequant_float_x86.c is compiled for, not just the ones its intrinsics name */
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
-        g_f16 = lb_dequant_f16_f16c;
-        g_bf16 = lb_dequant_bf16_avx2;
-    }
-}
-
+/* The x86 twins when the kernel set chosen at start (lb_kernel_isa_best: cpuid,
+ * LOWBIT_FORCE_REF) includes AVX2 = AVX2 + FMA + F16C, every ISA dequant_float_x86.c is
+ * compiled for. */
 void lb_dequant_f16(const void *restrict src, float *restrict dst, int64_t n)
 {
-    pthread_once(&g_once, pick_kernels);
-    g_f16(src, dst, n);
+    (lb_kernel_isa_best() >= LB_KERNEL_AVX2 ? lb_dequant_f16_f16c : lb_dequant_f16_ref)(src, dst, n);
 }
 
 void lb_dequant_bf16(const void *restrict src, float *restrict dst, int64_t n)
 {
-    pthread_once(&g_once, pick_kernels);
-    g_bf16(src, dst, n);
+    (lb_kernel_isa_best() >= LB_KERNEL_AVX2 ? lb_dequant_bf16_avx2 : lb_dequant_bf16_ref)(src, dst, n);
 }
 
 void lb_dequant_f64(const void *restrict src, float *restrict dst, int64_t n)

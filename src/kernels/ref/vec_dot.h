@@ -41,6 +41,10 @@ typedef enum lb_kernel_isa {
 
 /* Whether this CPU (and OS) runs the kernels of set isa; LB_KERNEL_REF always. */
 bool lb_kernel_isa_supported(lb_kernel_isa isa);
+/* The highest set this CPU runs, or LB_KERNEL_REF when the environment had LOWBIT_FORCE_REF=1
+ * at the first kernel lookup: what every run-time kernel choice (dot products, F16/BF16 rows)
+ * follows. */
+lb_kernel_isa lb_kernel_isa_best(void);
 const char *lb_kernel_isa_name(lb_kernel_isa isa);
 /* Dot traits of t from one kernel set, whatever the CPU and LOWBIT_FORCE_REF say (for tests
  * and benchmarks: check lb_kernel_isa_supported first); NULL as lb_dot_traits_of. */
