@@ -111,22 +111,30 @@ static uint64_t align_up(uint64_t x) { return (x + IO_ALIGN - 1) & ~(uint64_t)(I
 
 // ---- files ----
 
+/* The index of path among the stream's files, registering it when new (opened later, by
+ * open_files, so a plan that only lays units out opens nothing). */
 static lb_status file_index(lb_stream *s, const char *path, int *out)
 {
     for (int i = 0; i < s->n_files; i++)
         if (strcmp(s->files[i].path, path) == 0) return *out = i, LB_OK;
     stream_file *f = realloc(s->files, (size_t)(s->n_files + 1) * sizeof *f);
-    if (!f) return lb_fail(LB_ERR_NOMEM, "out of memory opening model files for streaming");
+    if (!f) return lb_fail(LB_ERR_NOMEM, "out of memory listing model files for streaming");
     s->files = f;
-    stream_file *nf = &s->files[s->n_files];
-    *nf = (stream_file){.path = path, .fd = -1, .fd_direct = -1};
-    s->n_files++;
-    if ((nf->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-        return lb_fail(LB_ERR_IO, "%s: cannot open for streaming: %s", path, strerror(errno));
-    (void)posix_fadvise(nf->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-    if (s->direct && (nf->fd_direct = open(path, O_RDONLY | O_CLOEXEC | O_DIRECT)) < 0)
-        return lb_fail(LB_ERR_IO, "%s: cannot open with O_DIRECT (--direct-io): %s", path, strerror(errno));
-    *out = s->n_files - 1;
+    s->files[s->n_files] = (stream_file){.path = path, .fd = -1, .fd_direct = -1};
+    *out = s->n_files++;
+    return LB_OK;
+}
+
+static lb_status open_files(lb_stream *s)
+{
+    for (int i = 0; i < s->n_files; i++) {
+        stream_file *f = &s->files[i];
+        if ((f->fd = open(f->path, O_RDONLY | O_CLOEXEC)) < 0)
+            return lb_fail(LB_ERR_IO, "%s: cannot open for streaming: %s", f->path, strerror(errno));
+        (void)posix_fadvise(f->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+        if (s->direct && (f->fd_direct = open(f->path, O_RDONLY | O_CLOEXEC | O_DIRECT)) < 0)
+            return lb_fail(LB_ERR_IO, "%s: cannot open with O_DIRECT (--direct-io): %s", f->path, strerror(errno));
+    }
     return LB_OK;
 }
 
@@ -577,9 +585,12 @@ static lb_status stream_new(lb_model *m, const plan *p, lb_stream **out)
     return file_index(s, p->embd->file, &s->embd_file);
 }
 
-/* Slots as big as the biggest unit, and the prefetch thread when there are two units or more. */
+/* The model's files opened, slots as big as the biggest unit, and the prefetch thread when
+ * there are two units or more. */
 static lb_status stream_start(lb_stream *s, const plan *p, bool prefetch)
 {
+    lb_status st = open_files(s); /* the embedding's file too, even when no unit streams */
+    if (st) return st;
     uint64_t cap = 0;
     for (int64_t k = 0; k < s->n_units; k++)
         if (s->units[k].slot_bytes > cap) cap = s->units[k].slot_bytes;
@@ -623,7 +634,6 @@ lb_status lb_stream_load_weights(lb_model *m)
             else u.t[0] = p.output;
             if (!(st = layout_unit(&probe, &u)) && u.slot_bytes > unit_max) unit_max = u.slot_bytes;
         }
-        for (int i = 0; i < probe.n_files; i++) close(probe.files[i].fd);
         free(probe.files);
         if (st) goto done;
     }
