@@ -150,21 +150,21 @@ static void linear(lb_model *m, float *C, const float *A, const lb_weight *W, in
                    bool accumulate)
 {
     lb_weight dec;
-    lb_dot_half_fn dot_half = W->f32 ? NULL : lb_dot_half_of(W->type);
-    if (!W->f32 && !lb_weight_multiplies_stored(W->type, m->params.llamacpp_numerics) && dot_half && rows <= 2) {
-        /* a 16-bit weight and a token or two: one pass over its 2-byte rows */
-        uint64_t row_bytes = (uint64_t)n_in * 2;
-#pragma omp parallel for schedule(static) num_threads(m->n_threads) if (n_out * n_in >= PAR_MIN_WORK)
-        for (int64_t o = 0; o < n_out; o++) {
-            const uint8_t *w = (const uint8_t *)W->q + (uint64_t)o * row_bytes;
-            for (int64_t r = 0; r < rows; r++) {
-                float d = dot_half(w, A + r * n_in, n_in);
-                C[r * n_out + o] = accumulate ? C[r * n_out + o] + d : d;
-            }
-        }
-        return;
-    }
     if (!W->f32 && !lb_weight_multiplies_stored(W->type, m->params.llamacpp_numerics)) {
+        lb_dot_half_fn dot_half = lb_dot_half_of(W->type);
+        if (dot_half && rows <= 2) {
+            /* a 16-bit weight and a token or two: one pass over its 2-byte rows */
+            uint64_t row_bytes = (uint64_t)n_in * 2;
+#pragma omp parallel for schedule(static) num_threads(m->n_threads) if (n_out * n_in >= PAR_MIN_WORK)
+            for (int64_t o = 0; o < n_out; o++) {
+                const uint8_t *w = (const uint8_t *)W->q + (uint64_t)o * row_bytes;
+                for (int64_t r = 0; r < rows; r++) {
+                    float d = dot_half(w, A + r * n_in, n_in);
+                    C[r * n_out + o] = accumulate ? C[r * n_out + o] + d : d;
+                }
+            }
+            return;
+        }
         /* a weight kept in its stored type (16-bit, or streamed): decoded whole into m->wdec,
          * so the product below is the very call a weight decoded at open gets */
         const lb_type_traits *tr = lb_type_traits_of(W->type);
