@@ -151,19 +151,12 @@ static lb_status x_io(const lb_blockwise *bw, int which, bool write, int64_t seq
 static lb_status embed_windows(lb_blockwise *bw)
 {
     const lb_llama_config *c = &bw->m->cfg;
-    const lb_tensor_info *t = lb_source_find(bw->m->src, "model.embed_tokens.weight");
-    if (!t) t = lb_source_find(bw->m->src, "token_embd.weight");
-    if (!t) t = lb_source_find(bw->m->src, "lm_head.weight"); /* tied checkpoints that keep only the head */
-    if (!t) t = lb_source_find(bw->m->src, "output.weight");
-    if (!t) return lb_fail(LB_ERR_FORMAT, "%s: no token embedding tensor", bw->m->src->path);
+    /* under either naming, the head for tied checkpoints that keep only lm_head; shape-checked */
+    const lb_tensor_info *t, *out_norm, *output;
+    lb_status st = lb_weights_find_globals(bw->m->src, c, &t, &out_norm, &output);
     float *embd = NULL;
-    lb_status st = lb_tensor_to_f32(t, &embd);
+    if (!st) st = lb_tensor_to_f32(t, &embd);
     if (st) return st;
-    if (t->n_elements != c->n_vocab * c->n_embd) {
-        free(embd);
-        return lb_fail(LB_ERR_FORMAT, "%s: tensor '%s' has %lld elements, expected %lld x %lld", t->file, t->name,
-                       (long long)t->n_elements, (long long)c->n_vocab, (long long)c->n_embd);
-    }
     float *x = bw->m->x;
     for (int64_t s0 = 0; s0 < bw->n_seq && !st; s0 += bw->chunk) {
         int64_t ns = bw->n_seq - s0 < bw->chunk ? bw->n_seq - s0 : bw->chunk;
