@@ -39,6 +39,29 @@ const char *lb_status_name(lb_status s);
 
 typedef struct lb_model lb_model;
 
+/* Activation fake-quantization of the inputs of every block linear (q/k/v, o, gate/up, down;
+ * never the output head or the embeddings, which W8A8 deployments such as SmoothQuant and vLLM
+ * keep in 16 bit): each input is quantized to 8 bits and decoded back to f32 before the
+ * product, to measure what W8A8 / W4A8 serving costs. Symmetric, no zero point.
+ *   INT8: q = clamp(round_half_even(x / s), -127, 127), x' = q * s (vLLM's int8 kernels and
+ *         torch.round round half to even); FP8: x' = e4m3(x / s) * s, saturating at 448.
+ *   dynamic (INT8, FP8): s = max|x_row| / qmax for each token row, at run time;
+ *   static (INT8_STATIC, FP8_STATIC): one s per (layer, linear input) = absmax over a
+ *         calibration text / qmax, measured when the model opens (act_calib). */
+typedef enum lb_act_quant {
+    LB_ACT_QUANT_NONE = 0,
+    LB_ACT_QUANT_INT8 = 1,        /* per-token dynamic INT8 */
+    LB_ACT_QUANT_FP8 = 2,         /* per-token dynamic FP8 E4M3 */
+    LB_ACT_QUANT_INT8_STATIC = 3, /* per-tensor static INT8 */
+    LB_ACT_QUANT_FP8_STATIC = 4,  /* per-tensor static FP8 E4M3 */
+    LB_ACT_QUANT_COUNT
+} lb_act_quant;
+
+/* "none", "int8", "fp8", "int8-static", "fp8-static" (the CLI's spelling); NULL out of range. */
+const char *lb_act_quant_name(lb_act_quant q);
+/* The inverse of lb_act_quant_name; LB_ERR_ARG naming the accepted values otherwise. */
+lb_status lb_act_quant_from_name(const char *name, lb_act_quant *out);
+
 typedef struct lb_open_params {
     int n_threads;              /* 0 = all cores */
     const char *tokenizer_path; /* NULL = find it beside the model (or inside a GGUF) */
@@ -61,6 +84,15 @@ typedef struct lb_open_params {
     bool direct_io;       /* O_DIRECT reads (bypass the page cache) instead of pread + drop */
     /* the largest batch the caller will run, for the plan (0 = 512 rows, 512 positions, 1 sequence) */
     int64_t plan_rows, plan_ctx, plan_seqs;
+
+    /* Activation quantization (see lb_act_quant). The static kinds need act_calib: a text file
+       (or several, comma-separated) of which act_calib_samples windows (0 = 16) of
+       min(256, training context) tokens, BOS first when the tokenizer adds one, at fixed
+       pseudo-random offsets (seed 0), run through the unquantized model at open to find each
+       input's absmax. act_calib with a dynamic kind (or none) is LB_ERR_ARG. */
+    lb_act_quant act_quant;
+    const char *act_calib;
+    int64_t act_calib_samples;
 } lb_open_params;
 
 /* Opens a Hugging Face directory, a .safetensors file, a GGUF file or a llama2.c checkpoint.
@@ -213,6 +245,13 @@ typedef struct lb_convert_params {
        the result is a plain checkpoint with the same logits and smaller activation outliers. */
     const char *rotate;
     uint64_t rotate_seed;
+    /* Online rotation of the down_proj input (QuaRot's R4): ffn_down.weight W [n_embd][n_ff] is
+       written as W R, R = D (H_p (x) Q_m) orthogonal (p the largest power of two dividing n_ff,
+       Q_m seeded random orthogonal, D random signs, from rotate_seed), and R is recorded in the
+       metadata (lowbit.ffn_down_rotation.*) so that lowbit's engine computes x R before the
+       product: same logits, flatter down inputs. llama.cpp loads such a file but ignores R and
+       computes WRONG results: it needs lowbit. With or without rotate. */
+    bool online_hadamard;
 } lb_convert_params;
 
 /* Writes the model at model_path (any source lb_model_open reads) as a GGUF file that llama.cpp
@@ -261,8 +300,13 @@ typedef struct lb_quantize_params {
     lb_quantize_tensor_fn on_tensor; /* after each tensor is written; may be NULL */
     void *user;
 
-    /* ---- block-wise GPTQ (method "gptq") ---- */
-    const char *method;      /* "rtn" (NULL: llama-quantize's rounding) or "gptq" */
+    /* ---- block-wise methods: one transformer block in memory at a time ---- */
+    /* "rtn" (NULL: llama-quantize's rounding), "gptq", "awq" (activation-aware scales searched
+       per block against the block's output error, weight clipping, then round to nearest),
+       "awq+gptq", "smoothquant" (SmoothQuant's closed-form scales, then round to nearest),
+       "smoothquant+gptq". Scales are folded into the RMSNorm weights (and v/up rows), so the
+       output stays a plain GGUF that llama.cpp runs. */
+    const char *method;
     const char *calib;       /* calibration text file(s), comma-separated */
     int64_t calib_samples;   /* windows of calib_seq_len tokens at random offsets (0 = 128) */
     int64_t calib_seq_len;   /* 0 = 512 */
@@ -279,6 +323,18 @@ typedef struct lb_quantize_params {
        not combinable with an imatrix made on the unrotated model. */
     const char *rotate;
     uint64_t rotate_seed;
+    /* As lb_convert_params.online_hadamard (the output needs lowbit's engine). With GPTQ the
+       calibration runs through the rotated temporary model, whose engine applies R. */
+    bool online_hadamard;
+    /* AWQ: ratios 0, 1/awq_grid, ... tried per scale group (0 = 20); tokens (whole calibration
+       windows) whose block output is the search objective (0 = 1024); no weight clipping. */
+    int awq_grid;
+    int64_t awq_tokens;
+    bool awq_no_clip;
+    double smooth_alpha; /* SmoothQuant migration strength, 0 = 0.5 */
+    /* Write the scaled (awq, smoothquant) model unquantized, every weight F32: the transform
+       alone, searched for `type`, to inspect or to quantize with another tool. */
+    bool fold_only;
 } lb_quantize_params;
 
 /* Writes the model at model_path (any source lb_model_open reads; quantized tensors are decoded
@@ -293,6 +349,29 @@ typedef struct lb_quantize_params {
 lb_status lb_quantize_model(const char *model_path, const char *out_path, const lb_quantize_params *p);
 /* LLAMA_FTYPE of a TYPE name (as lb_quantize_params.type), or -1 when unknown. */
 int lb_quantize_ftype(const char *type);
+
+/* ---- export to a Hugging Face directory (FP8 compressed-tensors, bitsandbytes NF4) ---- */
+
+typedef struct lb_export_params {
+    const char *type;      /* "FP8_E4M3", "FP8_E5M2" or "NF4" (case-insensitive; required) */
+    const char *fp8_scale; /* "tensor" (default), "channel" or "block" (128x128) */
+    const char *fp8_act;   /* "dynamic" (default: per-token FP8 activations, as vLLM's FP8_DYNAMIC)
+                              or "none" (weight-only); "static" needs calibrated input scales and
+                              is refused */
+    const char *policy;    /* per-layer spec or "@FILE" (grammar: lowbit quantize --help); NULL = TYPE
+                              for every block linear */
+    bool nf4_double_quant; /* NF4: quantize the absmax values too (QLoRA double quantization) */
+    bool quiet;            /* no per-tensor lines on stderr */
+} lb_export_params;
+
+/* Writes MODEL (HF directory, .safetensors, GGUF or llama2.c; quantized sources are decoded
+ * first) as a Hugging Face directory OUT_DIR that vLLM / transformers load as is: FP8 in the
+ * compressed-tensors "float-quantized" layout (weight F8_* + weight_scale F32), NF4 in the
+ * bitsandbytes 4-bit serialization; config.json with quantization_config; tokenizer files copied
+ * from an HF source (a GGUF/llama2.c source keeps its tokenizer in the source file: give it to
+ * lowbit with --tokenizer). Written to OUT_DIR.tmp.PID and renamed when complete; on failure
+ * nothing is left and an existing OUT_DIR is untouched. */
+lb_status lb_export_hf(const char *model_path, const char *out_dir, const lb_export_params *p);
 
 /* ---- importance matrix (llama.cpp imatrix) ---- */
 
@@ -371,9 +450,10 @@ typedef struct lb_stats_params {
                               fewer when the text holds fewer */
     int64_t calib_len;     /* tokens per window (0 = 256), BOS first when the model adds BOS */
     /* Methods whose quantization error is measured next to the float model, comma-separated:
-       "rtn" (Q4_0 round to nearest, per row). NULL, "" or "none": the float model only. The
-       outlier methods of issue 5 ("awq", "smoothquant", "rotate") are named but not built yet
-       and are refused with LB_ERR_UNSUPPORTED. */
+       "rtn" (Q4_0 round to nearest), "awq" (Q4_0 after AWQ's per-channel scales, searched per
+       linear), "rotate" (Q4_0 of the weight in a randomized Hadamard basis), "w8a8" (INT8 per
+       channel x INT8 per-token activations), "smoothquant" (w8a8 after SmoothQuant's scales,
+       alpha 0.5). NULL, "" or "none": the float model only. */
     const char *after;
     /* how the model is opened: threads (the results do not depend on them), tokenizer, memory
        budget (blocks that do not fit stream from disk), quiet; numerics and the plan_* fields

@@ -1,6 +1,8 @@
 /* The public API (include/lowbit.h) over the internal modules: opening a model from any
  * source, describing it, tokens, logits. Perplexity lives in src/eval, generation in
  * src/model/generate.c. */
+#include "model/act_quant.h"
+#include "model/down_rotation.h"
 #include "model/model.h"
 #include "model/rope.h"
 #include "model/stream.h"
@@ -67,6 +69,16 @@ static lb_status load_weights(lb_model *m)
     return st ? st : lb_rope_init(&m->rope, &m->cfg, m->src);
 }
 
+/* The down_proj input rotation of an --online-hadamard model, if it has one. */
+static lb_status load_down_rotation(lb_model *m)
+{
+    bool present = false;
+    lb_status st = lb_down_rotation_read(m->src, m->cfg.n_ff, &m->down_rot, &present);
+    if (st || !present) return st;
+    m->down_rot_tmp = lb_malloc((size_t)(m->n_threads * m->down_rot.m) * sizeof(float), "online rotation scratch");
+    return m->down_rot_tmp ? LB_OK : LB_ERR_NOMEM;
+}
+
 lb_status lb_model_open(const char *path, const lb_open_params *params, lb_model **out)
 {
     *out = NULL;
@@ -95,6 +107,8 @@ lb_status lb_model_open(const char *path, const lb_open_params *params, lb_model
     }
     if (!st && !m->params.no_weights) st = load_weights(m);
     if (!st && !m->params.no_weights) st = lb_model_reserve(m, 1, 1);
+    if (!st && !m->params.no_weights) st = load_down_rotation(m);
+    if (!st && !m->params.no_weights) st = lb_act_quant_setup(m);
     if (st) {
         lb_model_close(m);
         return st;
@@ -115,6 +129,9 @@ void lb_model_close(lb_model *m)
     free(m->tok_embd);
     free(m->out_norm);
     lb_rope_free(&m->rope);
+    free(m->act_scale);
+    lb_kron_rotation_free(&m->down_rot);
+    free(m->down_rot_tmp);
     float *scratch[] = {m->x, m->xn, m->q, m->k, m->v, m->att, m->gate, m->up, m->qout, m->scores};
     free(m->act);
     for (size_t i = 0; i < sizeof scratch / sizeof scratch[0]; i++) free(scratch[i]);

@@ -1,4 +1,5 @@
 #include "test_util.h"
+#include "lowbit.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -233,4 +234,68 @@ int lb_test_finish(void)
     }
     printf("%d passed, %d failed\n", lb_test_passed, lb_test_failed);
     return lb_test_failed ? 1 : 0;
+}
+
+double lb_test_worst_rel_row_diff(const float *got, const float *want, int64_t n_rows, int64_t n_vocab)
+{
+    double worst = 0;
+    for (int64_t r = 0; r < n_rows; r++) {
+        double mx = 0, md = 0;
+        for (int64_t i = 0; i < n_vocab; i++) {
+            mx = fmax(mx, fabs(want[r * n_vocab + i]));
+            md = fmax(md, fabs((double)got[r * n_vocab + i] - want[r * n_vocab + i]));
+        }
+        worst = fmax(worst, mx > 0 ? md / mx : md);
+    }
+    return worst;
+}
+
+float *lb_test_logits_of(const char *path, const lb_open_params *op0, const int32_t *ids, int64_t n, int64_t *n_vocab)
+{
+    lb_open_params op = op0 ? *op0 : (lb_open_params){0};
+    op.quiet = true;
+    lb_model *m = NULL;
+    if (!EXPECT(lb_model_open(path, &op, &m) == LB_OK, "open %s: %s", path, lb_errmsg())) return NULL;
+    lb_model_desc d;
+    lb_model_describe(m, &d);
+    *n_vocab = d.n_vocab;
+    float *l = malloc((size_t)(n * d.n_vocab) * sizeof(float));
+    if (!EXPECT(l && lb_eval_logits(m, ids, n, l) == LB_OK, "logits of %s: %s", path, lb_errmsg())) {
+        free(l);
+        l = NULL;
+    }
+    lb_model_close(m);
+    return l;
+}
+
+float *lb_test_logits_fixed(const char *path, const lb_open_params *op, int64_t n, int64_t *n_vocab)
+{
+    lb_model *m = NULL;
+    if (!EXPECT(lb_model_open(path, &(lb_open_params){.no_weights = true, .quiet = true}, &m) == LB_OK, "open %s: %s",
+                path, lb_errmsg()))
+        return NULL;
+    lb_model_desc d;
+    lb_model_describe(m, &d);
+    lb_model_close(m);
+    int32_t *ids = malloc((size_t)n * sizeof *ids);
+    for (int64_t i = 0; i < n; i++) ids[i] = (int32_t)((i * 37 + 11) % (d.n_vocab - 3)) + 3;
+    float *l = lb_test_logits_of(path, op, ids, n, n_vocab);
+    free(ids);
+    return l;
+}
+
+double lb_test_rel_rms(const float *a, const float *b, int64_t n)
+{
+    double num = 0, den = 0;
+    for (int64_t i = 0; i < n; i++) num += ((double)a[i] - b[i]) * ((double)a[i] - b[i]), den += (double)b[i] * b[i];
+    return sqrt(num / den);
+}
+
+const char *lb_test_tmp(const char *name)
+{
+    static char buf[8][1024];
+    static int k;
+    char *b = buf[k++ % 8];
+    snprintf(b, sizeof buf[0], "%s/%s", lb_test_tmpdir(), name);
+    return b;
 }

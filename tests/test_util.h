@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+struct lb_open_params; /* lowbit.h */
+
 extern int lb_test_passed, lb_test_failed;
 
 /* ../shared (LOWBIT_SHARED overrides) joined with rel; static buffer rotates over 8 calls. */
@@ -21,6 +23,8 @@ const char *lb_test_source(const char *rel);
 const char *lb_test_cli(void);
 /* A fresh temporary directory for this test (removed at lb_test_finish). */
 const char *lb_test_tmpdir(void);
+/* lb_test_tmpdir()/name; static buffer rotates over 8 calls. */
+const char *lb_test_tmp(const char *name);
 
 /* Runs `cli args` with the shell, captures stdout+stderr into *out (malloc'd), returns the
  * exit status (or -1 when killed by a signal: a crash). */
@@ -43,6 +47,19 @@ bool lb_test_close(const char *what, const float *got, const float *want, int64_
 /* Bitwise equality of float arrays (NaNs compared by bits). */
 bool lb_test_bits_equal(const char *what, const float *got, const float *want, int64_t n);
 bool lb_test_i32_equal(const char *what, const int32_t *got, const int32_t *want, int64_t n_got, int64_t n_want);
+
+/* Largest over the n_rows rows of max_i |got - want| / max_i |want| (rows of n_vocab logits):
+ * how the exactness tests of model transforms (rotation, scale folding) measure "same logits". */
+double lb_test_worst_rel_row_diff(const float *got, const float *want, int64_t n_rows, int64_t n_vocab);
+/* Logits [n][n_vocab] of ids through the model at path, opened with op (NULL: defaults) made
+ * quiet; malloc'd, NULL after recording a failed check. */
+float *lb_test_logits_of(const char *path, const struct lb_open_params *op, const int32_t *ids, int64_t n,
+                         int64_t *n_vocab);
+/* The same for the fixed ids ((i * 37 + 11) % (n_vocab - 3)) + 3, i < n: tokens that exist in
+ * every vocabulary, special ones skipped. */
+float *lb_test_logits_fixed(const char *path, const struct lb_open_params *op, int64_t n, int64_t *n_vocab);
+/* sqrt(sum (a - b)^2 / sum b^2). */
+double lb_test_rel_rms(const float *a, const float *b, int64_t n);
 
 // ---- files and golden data ----
 

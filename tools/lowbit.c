@@ -65,6 +65,12 @@ static const verb VERBS[] = {
      "                            pass (same results, bit for bit); the plan is printed first\n"
      "  --no-prefetch             with --mem-limit: read a block when needed, no reader thread\n"
      "  --direct-io               with --mem-limit: O_DIRECT reads that bypass the page cache\n"
+     "  --act-quant KIND          quantize the input of every block linear to 8 bits and back\n"
+     "                            (W8A8/W4A8 simulation; not the output head): none (default),\n"
+     "                            int8 / fp8 (per token, dynamic), int8-static / fp8-static (one\n"
+     "                            scale per layer and input, from --act-calib)\n"
+     "  --act-calib FILE          calibration text of the static kinds (absmax over its windows)\n"
+     "  --act-calib-samples N     windows of 256 tokens read from it (default 16)\n"
      "  --json                    print the result as one JSON object\n"
      "\n"
      "A progress bar is drawn on stderr when it is a terminal or LOWBIT_PROGRESS=1.\n",
@@ -87,6 +93,10 @@ static const verb VERBS[] = {
      "                      while a thread reads the next block; same tokens, bit for bit\n"
      "  --no-prefetch       with --mem-limit: read each block when needed, no reader thread\n"
      "  --direct-io         with --mem-limit: O_DIRECT reads that bypass the page cache\n"
+     "  --act-quant KIND    8-bit activations for every block linear: none (default), int8, fp8\n"
+     "                      (per token), int8-static, fp8-static (calibrated, see lowbit ppl)\n"
+     "  --act-calib FILE    calibration text of the static kinds\n"
+     "  --act-calib-samples N  its windows of 256 tokens (default 16)\n"
      "  --no-bos            do not put BOS before the prompt (by default it is there when the\n"
      "                      model's tokenizer adds one, e.g. Llama 2; not for SmolLM2, Qwen)\n"
      "\n"
@@ -111,6 +121,11 @@ static const verb VERBS[] = {
      "                           smaller activation outliers. hadamard needs n_embd = 2^k, else\n"
      "                           a seeded random orthogonal matrix is used\n"
      "  --rotate-seed N          seed of the rotation's random signs / matrix (default 0)\n"
+     "  --online-hadamard        QuaRot's online R4: ffn_down.weight becomes W R (R = signs x\n"
+     "                           Hadamard (x) small random orthogonal, kept in the metadata) and\n"
+     "                           lowbit's engine rotates the down_proj input by R: flatter inputs,\n"
+     "                           same logits. NEEDS LOWBIT's ENGINE: llama.cpp loads the file but\n"
+     "                           computes wrong results\n"
      "\n"
      "A progress bar is drawn on stderr when it is a terminal or LOWBIT_PROGRESS=1.\n",
      run_convert},
@@ -163,6 +178,8 @@ static const verb VERBS[] = {
      "  --rotate hadamard|orthogonal  rotate the residual stream first (as convert --rotate);\n"
      "                      with --method gptq the rotated model is written to OUT.rotated.tmp.gguf\n"
      "                      and calibrated on; --rotate-seed N picks the rotation\n"
+     "  --online-hadamard   rotate the down_proj input online (as convert --online-hadamard);\n"
+     "                      the output NEEDS LOWBIT's ENGINE (llama.cpp computes wrong results)\n"
      "  --pure              every 2-D weight gets TYPE's base type (Q4_K for Q4_K_M): no recipe\n"
      "  --imatrix FILE      importance matrix (llama-imatrix .dat or .gguf, or lowbit imatrix):\n"
      "                      each weight's rounding error is weighted by its entry of the same name\n"
@@ -175,8 +192,9 @@ static const verb VERBS[] = {
      "gives it, with the type's own scale search inside the GPTQ loop: the output is an ordinary\n"
      "GGUF of the same types that llama.cpp runs unchanged, with better rounding. Embeddings and\n"
      "the output head keep the recipe's rounding (with --imatrix if given).\n"
-     "  --method M          rtn (default: llama-quantize's rounding) or gptq\n"
-     "  --calib FILE[,FILE] calibration text (required for gptq)\n"
+     "  --method M          rtn (default: llama-quantize's rounding), gptq, awq, awq+gptq,\n"
+     "                      smoothquant, smoothquant+gptq (see below)\n"
+     "  --calib FILE[,FILE] calibration text (required for every method but rtn)\n"
      "  --calib-samples N   windows of --calib-len tokens at random offsets (default 128)\n"
      "  --calib-len N       tokens per window (default 512)\n"
      "  --seed N            picks the windows (default 0)\n"
@@ -189,9 +207,47 @@ static const verb VERBS[] = {
      "  --damp X            relative damping of the Hessian (default 0.01)\n"
      "  --gptq-block N      lazy-update block (default 128)\n"
      "\n"
+     "AWQ (--method awq, awq+gptq; Lin et al. 2023, as AutoAWQ): per block, each group of linears\n"
+     "that reads one input (q/k/v, gate/up, down, and o when n_head = n_head_kv) gets per-channel\n"
+     "scales s = mean|x|^a / mean|w|^(1-a), a tried on a grid and kept by the block's real output\n"
+     "error with the group quantized to its type; then each weight group's clipping range is\n"
+     "searched. 1/s is folded into the RMSNorm weights and the v/up rows, so OUT stays a plain GGUF.\n"
+     "SmoothQuant (--method smoothquant; Xiao et al. 2022): s = max|x|^a / max|w|^(1-a) for q/k/v\n"
+     "and gate/up, folded the same way: for W8A8 (run with lowbit ppl --act-quant int8).\n"
+     "  --awq-grid N        ratios 0, 1/N, ... tried per group (default 20)\n"
+     "  --awq-tokens N      calibration tokens (whole windows) of the search objective (default 1024)\n"
+     "  --awq-no-clip       no weight clipping search\n"
+     "  --smooth-alpha A    SmoothQuant migration strength (default 0.5)\n"
+     "  --fold-only         write the scaled model unquantized (F32), scales searched for --type\n"
+     "\n"
      "Each tensor is reported on stderr as it is written; a table of tensors (name, type, size;\n"
      "with gptq also the relative output error, damping and how H^-1 was obtained), the total size\n"
-     "and bits per weight are printed on stdout at the end.\n",
+     "and bits per weight are printed on stdout at the end.\n"
+     "\n"
+     "Hugging Face export (--type FP8_E4M3, FP8_E5M2 or NF4): OUT is a directory that vLLM and\n"
+     "transformers load as is, and that lowbit runs from its compressed form:\n"
+     "  lowbit quantize MODEL -o OUTDIR --type FP8_E4M3|FP8_E5M2|NF4 [options]\n"
+     "FP8 is compressed-tensors \"float-quantized\" (weight F8_* + weight_scale F32); NF4 is the\n"
+     "bitsandbytes 4-bit serialization (blocks of 64). Embeddings, norms and lm_head keep the\n"
+     "source's float dtype (BF16 when the source is quantized). config.json gets\n"
+     "quantization_config; tokenizer files are copied from an HF source (a GGUF or llama2.c\n"
+     "source keeps its tokenizer: run the output with --tokenizer SOURCE). Written to\n"
+     "OUTDIR.tmp.PID and renamed when complete. vLLM's FP8 kernels assume E4M3: FP8_E5M2\n"
+     "directories are for lowbit and compressed-tensors decompression.\n"
+     "  --fp8-scale tensor|channel|block   one scale per tensor (default), per output channel,\n"
+     "                      or per 128x128 block\n"
+     "  --fp8-act dynamic|none  input_activations in the config: per-token FP8 (default,\n"
+     "                      vLLM's FP8_DYNAMIC) or none (weight-only); static scales need\n"
+     "                      calibration lowbit does not do and are refused\n"
+     "  --nf4-double-quant  NF4: quantize the absmax values too (QLoRA double quantization)\n"
+     "  --policy SPEC|@FILE per-layer formats, items separated by commas (or lines in FILE,\n"
+     "                      '#' comments), later items win:\n"
+     "                        attn=T      q/k/v/o projections     mlp=T   gate/up/down\n"
+     "                        keep=GLOB   matching linears stay 16-bit (listed in \"ignore\")\n"
+     "                        GLOB=T      matching linears get T\n"
+     "                      T: E4M3, E5M2, NF4, keep. GLOB (fnmatch) is tried on the HF name,\n"
+     "                      the module name (no .weight) and the GGUF name, e.g.\n"
+     "                      attn=E4M3,mlp=E5M2,keep=blk.0.*,keep=*.down_proj\n",
      run_quantize},
     {"stats", "outlier report: weight and activation kurtosis, outlier channels, quantization error",
      "usage: lowbit stats MODEL --calib FILE -o REPORT.html|REPORT.json [options]\n"
@@ -208,9 +264,13 @@ static const verb VERBS[] = {
      "  --calib FILE          UTF-8 calibration text (required)\n"
      "  --calib-samples N     windows (default 16), consecutive from the start of the text\n"
      "  --calib-len N         tokens per window (default 256), BOS first when the model adds one\n"
-     "  --after METHOD[,...]  quantization methods to measure next to the float model: rtn (Q4_0\n"
-     "                        round to nearest); default none. awq, smoothquant and rotate are\n"
-     "                        planned, not built yet\n"
+     "  --after METHOD[,...]  quantization methods to measure next to the float model (default\n"
+     "                        none): rtn (Q4_0 round to nearest), awq (Q4_0 after AWQ scales\n"
+     "                        searched per linear), rotate (Q4_0 in a randomized Hadamard basis),\n"
+     "                        w8a8 (INT8 per channel x INT8 per token), smoothquant (w8a8 after\n"
+     "                        SmoothQuant's scales, alpha 0.5). To see the activations after a\n"
+     "                        transform, run stats on the transformed model: quantize --method awq\n"
+     "                        --fold-only, or convert --rotate\n"
      "  -o, --output FILE     the report: JSON when FILE ends in .json (or with --json), else\n"
      "                        HTML; written to FILE.tmp.PID and renamed when complete\n"
      "  --json                write JSON (to -o FILE, or to stdout without -o)\n"
@@ -709,6 +769,31 @@ static bool run_option(cursor *c, lb_open_params *op)
     return true;
 }
 
+/* Activation quantization options of ppl and generate (not of imatrix/stats, which must see
+ * the float activations). */
+static bool act_option(cursor *c, lb_open_params *op)
+{
+    const char *val;
+    if (opt_value(c, "--act-quant", NULL, &val)) {
+        if (lb_act_quant_from_name(val, &op->act_quant))
+            usage_error(c->v, "--act-quant expects none, int8, fp8, int8-static or fp8-static, got '%s'", val);
+    } else if (opt_value(c, "--act-calib", NULL, &val)) op->act_calib = val;
+    else if (opt_value(c, "--act-calib-samples", NULL, &val))
+        op->act_calib_samples = parse_int(c, "--act-calib-samples", val, 1, 1 << 20);
+    else return false;
+    return true;
+}
+
+/* --act-calib belongs to the static kinds: say so before a model is opened. */
+static void check_act_options(const cursor *c, const lb_open_params *op)
+{
+    bool is_static = op->act_quant == LB_ACT_QUANT_INT8_STATIC || op->act_quant == LB_ACT_QUANT_FP8_STATIC;
+    if (is_static && !op->act_calib)
+        usage_error(c->v, "--act-quant %s needs --act-calib FILE", lb_act_quant_name(op->act_quant));
+    if (!is_static && (op->act_calib || op->act_calib_samples))
+        usage_error(c->v, "--act-calib and --act-calib-samples go with --act-quant int8-static or fp8-static");
+}
+
 /* What streaming did, on stderr (nothing when the whole model was resident). */
 static void print_stream_summary(const lb_model *m, int64_t n_tokens)
 {
@@ -767,6 +852,7 @@ static int run_ppl(int argc, char **argv)
         else if (opt_value(&c, "--batch", "-b", &val)) pp.n_batch = parse_int(&c, "--batch", val, 1, 65536);
         else if (opt_value(&c, "--chunks", NULL, &val)) pp.n_chunks = parse_int(&c, "--chunks", val, 1, INT64_MAX);
         else if (run_option(&c, &op)) continue;
+        else if (act_option(&c, &op)) continue;
         else if (opt_value(&c, "--protocol", NULL, &val)) {
             if (strcmp(val, "llamacpp") == 0) pp.protocol = LB_PPL_LLAMACPP;
             else if (strcmp(val, "gptq") == 0) pp.protocol = LB_PPL_GPTQ;
@@ -776,6 +862,7 @@ static int run_ppl(int argc, char **argv)
     }
     if (!path) usage_error(c.v, "missing MODEL");
     if (!text_path) usage_error(c.v, "missing --text FILE");
+    check_act_options(&c, &op);
     const char *proto = pp.protocol == LB_PPL_GPTQ ? "gptq" : "llamacpp";
 
     size_t len = 0;
@@ -831,6 +918,7 @@ static int run_ppl(int argc, char **argv)
         cJSON_AddStringToObject(o, "model", path);
         cJSON_AddStringToObject(o, "text", text_path);
         cJSON_AddStringToObject(o, "protocol", proto);
+        cJSON_AddStringToObject(o, "act_quant", lb_act_quant_name(op.act_quant));
         cJSON_AddNumberToObject(o, "ppl", r.ppl);
         cJSON_AddNumberToObject(o, "ppl_stderr", r.ppl_stderr);
         cJSON_AddNumberToObject(o, "nll_mean", r.nll_mean);
@@ -842,8 +930,9 @@ static int run_ppl(int argc, char **argv)
         cJSON_AddNumberToObject(o, "tokens_per_s", r.tokens_per_s);
         rc = print_json(o);
     } else {
-        printf("PPL = %.4f +/- %.4f  (protocol %s, ctx %lld, %lld chunks, %lld scored tokens, %.1f tok/s)\n", r.ppl,
-               r.ppl_stderr, proto, (long long)r.n_ctx, (long long)r.n_chunks, (long long)r.n_scored, r.tokens_per_s);
+        printf("PPL = %.4f +/- %.4f  (protocol %s, ctx %lld, %lld chunks, %lld scored tokens, act-quant %s, %.1f tok/s)\n",
+               r.ppl, r.ppl_stderr, proto, (long long)r.n_ctx, (long long)r.n_chunks, (long long)r.n_scored,
+               lb_act_quant_name(op.act_quant), r.tokens_per_s);
     }
     print_stream_summary(m, 0);
     lb_model_close(m);
@@ -896,11 +985,13 @@ static int run_generate(int argc, char **argv)
         else if (opt_value(&c, "--top-p", NULL, &val)) sp.top_p = (float)parse_real(&c, "--top-p", val, 0, 1);
         else if (opt_value(&c, "--seed", "-s", &val)) sp.seed = parse_u64(&c, "--seed", val), have_seed = true;
         else if (run_option(&c, &op)) continue;
+        else if (act_option(&c, &op)) continue;
         else if (opt_flag(&c, "--no-bos")) no_bos = true;
         else unknown_option(&c);
     }
     if (!path) usage_error(c.v, "missing MODEL");
     if (!prompt) usage_error(c.v, "missing -p PROMPT");
+    check_act_options(&c, &op);
     if (!have_seed) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -957,6 +1048,15 @@ static int run_generate(int argc, char **argv)
 
 // ---- convert ----
 
+/* A file with an online rotation is only right under lowbit's engine: say so where it is made. */
+static void warn_online_hadamard(const char *verb_name, const char *out)
+{
+    fprintf(stderr,
+            "lowbit %s: warning: --online-hadamard: %s needs lowbit's engine (lowbit ppl/generate); llama.cpp "
+            "loads it but ignores the down_proj rotation and computes wrong results\n",
+            verb_name, out);
+}
+
 static int run_convert(int argc, char **argv)
 {
     cursor c = {.v = find_verb("convert"), .argc = argc, .argv = argv};
@@ -969,6 +1069,7 @@ static int run_convert(int argc, char **argv)
         else if (opt_value(&c, "--name", NULL, &val)) cp.name = val;
         else if (opt_value(&c, "--rotate", NULL, &val)) cp.rotate = val;
         else if (opt_value(&c, "--rotate-seed", NULL, &val)) cp.rotate_seed = parse_u64(&c, "--rotate-seed", val);
+        else if (opt_flag(&c, "--online-hadamard")) cp.online_hadamard = true;
         else if (opt_value(&c, "--type", NULL, &val)) {
             static const char *const names[LB_CONVERT_TYPE_COUNT] = {
                 [LB_CONVERT_F32] = "f32", [LB_CONVERT_F16] = "f16", [LB_CONVERT_BF16] = "bf16", [LB_CONVERT_Q8_0] = "q8_0"};
@@ -980,6 +1081,7 @@ static int run_convert(int argc, char **argv)
     }
     if (!path) usage_error(c.v, "missing MODEL");
     if (!out || !*out) usage_error(c.v, "missing -o OUT.gguf");
+    if (cp.online_hadamard) warn_online_hadamard("convert", out);
 
     progress prog;
     progress_init(&prog);
@@ -1128,8 +1230,51 @@ static uint64_t parse_bytes(const cursor *c, const char *opt, const char *s)
     return (uint64_t)(v * mul);
 }
 
+/* --type values that make `quantize` write a Hugging Face directory (lb_export_hf). */
+static bool is_export_type(const char *t)
+{
+    return strcasecmp(t, "FP8_E4M3") == 0 || strcasecmp(t, "FP8_E5M2") == 0 || strcasecmp(t, "NF4") == 0;
+}
+
+/* lowbit quantize MODEL -o OUTDIR --type FP8_E4M3|FP8_E5M2|NF4: the Hugging Face export. */
+static int run_export(int argc, char **argv)
+{
+    cursor c = {.v = find_verb("quantize"), .argc = argc, .argv = argv};
+    const char *path = NULL, *out = NULL, *val;
+    lb_export_params ep = {0};
+    for (c.i = 2; c.i < argc; c.i++) {
+        if (!c.no_more_options && strcmp(argv[c.i], "--") == 0) c.no_more_options = true;
+        else if (!is_option(&c)) positional(&c, &path);
+        else if (opt_value(&c, "--output", "-o", &val)) out = val;
+        else if (opt_value(&c, "--type", NULL, &val)) ep.type = val;
+        else if (opt_value(&c, "--fp8-scale", NULL, &val)) {
+            if (strcmp(val, "tensor") && strcmp(val, "channel") && strcmp(val, "block"))
+                usage_error(c.v, "unknown --fp8-scale '%s' (tensor, channel, block)", val);
+            ep.fp8_scale = val;
+        } else if (opt_value(&c, "--fp8-act", NULL, &val)) {
+            if (strcmp(val, "dynamic") && strcmp(val, "none") && strcmp(val, "static"))
+                usage_error(c.v, "unknown --fp8-act '%s' (dynamic, none)", val);
+            ep.fp8_act = val;
+        } else if (opt_value(&c, "--policy", NULL, &val)) ep.policy = val;
+        else if (opt_flag(&c, "--nf4-double-quant")) ep.nf4_double_quant = true;
+        else unknown_option(&c);
+    }
+    if (!path) usage_error(c.v, "missing MODEL");
+    if (!out) usage_error(c.v, "missing -o OUTDIR");
+    lb_status st = lb_export_hf(path, out, &ep);
+    if (st) return fail_lib(st);
+    fprintf(stderr, "wrote %s\n", out);
+    return 0;
+}
+
 static int run_quantize(int argc, char **argv)
 {
+    for (int i = 2; i + 1 < argc; i++) /* FP8 / NF4 write a Hugging Face directory instead */
+        if ((strcmp(argv[i], "--type") == 0 && is_export_type(argv[i + 1])) ||
+            (strncmp(argv[i], "--type=", 7) == 0 && is_export_type(argv[i] + 7)))
+            return run_export(argc, argv);
+    if (argc > 2 && strncmp(argv[argc - 1], "--type=", 7) == 0 && is_export_type(argv[argc - 1] + 7))
+        return run_export(argc, argv);
     cursor c = {.v = find_verb("quantize"), .argc = argc, .argv = argv};
     const char *path = NULL, *out = NULL, *val;
     lb_quantize_params qp = {0};
@@ -1147,11 +1292,16 @@ static int run_quantize(int argc, char **argv)
         else if (opt_value(&c, "--name", NULL, &val)) qp.name = val;
         else if (opt_value(&c, "--rotate", NULL, &val)) qp.rotate = val;
         else if (opt_value(&c, "--rotate-seed", NULL, &val)) qp.rotate_seed = parse_u64(&c, "--rotate-seed", val);
+        else if (opt_flag(&c, "--online-hadamard")) qp.online_hadamard = true;
         else if (opt_flag(&c, "--pure")) qp.pure = true;
         else if (opt_value(&c, "--group-size", NULL, &val)) qp.group_size = parse_int(&c, "--group-size", val, -1, 1 << 20);
         else if (opt_flag(&c, "--asym")) qp.asym = true;
         else if (opt_value(&c, "--method", NULL, &val)) {
-            if (strcasecmp(val, "rtn") && strcasecmp(val, "gptq")) usage_error(c.v, "unknown --method '%s' (rtn, gptq)", val);
+            static const char *const methods[] = {"rtn", "gptq", "awq", "awq+gptq", "smoothquant", "smoothquant+gptq"};
+            size_t k = 0;
+            while (k < sizeof methods / sizeof methods[0] && strcasecmp(val, methods[k])) k++;
+            if (k == sizeof methods / sizeof methods[0])
+                usage_error(c.v, "unknown --method '%s' (rtn, gptq, awq, awq+gptq, smoothquant, smoothquant+gptq)", val);
             qp.method = val;
         } else if (opt_value(&c, "--calib", NULL, &val)) qp.calib = val;
         else if (opt_value(&c, "--calib-samples", NULL, &val))
@@ -1164,21 +1314,36 @@ static int run_quantize(int argc, char **argv)
         else if (opt_flag(&c, "--act-order")) qp.act_order = true;
         else if (opt_value(&c, "--damp", NULL, &val)) qp.damp = parse_real(&c, "--damp", val, 1e-9, 10);
         else if (opt_value(&c, "--gptq-block", NULL, &val)) qp.gptq_block = parse_int(&c, "--gptq-block", val, 1, 1 << 20);
+        else if (opt_value(&c, "--awq-grid", NULL, &val)) qp.awq_grid = (int)parse_int(&c, "--awq-grid", val, 1, 1000);
+        else if (opt_value(&c, "--awq-tokens", NULL, &val)) qp.awq_tokens = parse_int(&c, "--awq-tokens", val, 1, 1 << 24);
+        else if (opt_flag(&c, "--awq-no-clip")) qp.awq_no_clip = true;
+        else if (opt_value(&c, "--smooth-alpha", NULL, &val)) qp.smooth_alpha = parse_real(&c, "--smooth-alpha", val, 0.01, 1);
+        else if (opt_flag(&c, "--fold-only")) qp.fold_only = true;
         else unknown_option(&c);
     }
     if (!path) usage_error(c.v, "missing MODEL");
     if (!out || !*out) usage_error(c.v, "missing -o OUT.gguf");
     if (!qp.type) usage_error(c.v, "missing --type TYPE");
-    bool gptq = qp.method && !strcasecmp(qp.method, "gptq");
-    if (gptq && !qp.calib) usage_error(c.v, "--method gptq needs --calib FILE");
-    if (!gptq && (qp.calib || qp.resume || qp.act_order || qp.no_sequential || qp.mem_limit))
-        usage_error(c.v, "--calib, --resume, --act-order, --no-sequential and --mem-limit go with --method gptq");
+    bool blockwise = qp.method && strcasecmp(qp.method, "rtn");
+    bool gptq = blockwise && strstr(qp.method, "gptq") != NULL;
+    bool awq = blockwise && !strncasecmp(qp.method, "awq", 3), smooth = blockwise && !strncasecmp(qp.method, "smooth", 6);
+    if (blockwise && !qp.calib) usage_error(c.v, "--method %s needs --calib FILE", qp.method);
+    if (!blockwise && (qp.calib || qp.resume || qp.no_sequential || qp.mem_limit))
+        usage_error(c.v, "--calib, --resume, --no-sequential and --mem-limit go with a calibrated --method");
+    if (!gptq && (qp.act_order || qp.damp > 0 || qp.gptq_block))
+        usage_error(c.v, "--act-order, --damp and --gptq-block go with --method gptq (or awq+gptq, smoothquant+gptq)");
+    if (!awq && (qp.awq_grid || qp.awq_tokens || qp.awq_no_clip))
+        usage_error(c.v, "--awq-grid, --awq-tokens and --awq-no-clip go with --method awq or awq+gptq");
+    if (!smooth && qp.smooth_alpha > 0) usage_error(c.v, "--smooth-alpha goes with --method smoothquant");
+    if (qp.fold_only && (!(awq || smooth) || gptq))
+        usage_error(c.v, "--fold-only goes with --method awq or smoothquant (the scaled model, unquantized)");
     qp.on_log = log_line;
 
     qreport rep = {0};
     qp.on_tensor = quantize_cb;
     qp.user = &rep;
     double t0 = now_s();
+    if (qp.online_hadamard) warn_online_hadamard("quantize", out);
     lb_status st = lb_quantize_model(path, out, &qp);
     int rc = 0;
     if (st) {

@@ -32,7 +32,9 @@ typedef enum lb_type {
     LB_TYPE_BF16 = 30,
     LB_TYPE_F8_E4M3 = 64, /* safetensors F8_E4M3 (OCP e4m3fn: no inf, one NaN pair) */
     LB_TYPE_F8_E5M2 = 65, /* safetensors F8_E5M2 (IEEE-like, has inf) */
-    LB_TYPE_COUNT = 66
+    LB_TYPE_U8 = 66,      /* safetensors U8: read only as part of a bitsandbytes NF4 weight */
+    LB_TYPE_NF4 = 67,     /* bitsandbytes NF4 weight: packed codes; absmax etc. are linked tensors */
+    LB_TYPE_COUNT = 68
 } lb_type;
 
 /* IEEE half <-> single. f32->f16 rounds to nearest even, overflow gives inf, NaN stays NaN. */

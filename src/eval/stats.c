@@ -17,11 +17,10 @@
  *     minimise.
  * Then X is dropped: nothing of the activations outlives the observer call but those vectors.
  *
- * Methods (--after) map a weight, with its group's input sample and statistics, to the weight
- * they would run expressed in the original input basis: a transform folded into neighbours
- * (AWQ's diag(s), a rotation R) is undone in Q, so one error formula serves them all. Only
- * "rtn" exists yet; the others of issue 5 are named so that asking for them says so.
- * Not here: the JSON and HTML writers (stats_json.c, stats_html.c). */
+ * Methods (--after, stats_methods.c) map a weight, with its group's input sample and statistics,
+ * to the weight (and input, when they quantize activations) they would run, in the original
+ * input basis, so one error formula serves them all.
+ * Not here: the methods, the JSON and HTML writers (stats_methods.c, stats_json.c, stats_html.c). */
 #include "eval/stats.h"
 
 #include "model/weights.h"
@@ -101,84 +100,6 @@ static const lb_linear_role KIND_INPUT[LB_STATS_WEIGHTS] = {LB_LINEAR_QKV, LB_LI
 const char *lb_stats_role_name(lb_linear_role r) { return r >= 0 && r < LB_STATS_ROLES ? ROLE_NAMES[r] : "?"; }
 const char *lb_stats_weight_kind_name(int kind) { return kind >= 0 && kind < LB_STATS_WEIGHTS ? KIND_NAMES[kind] : "?"; }
 lb_linear_role lb_stats_weight_role(int kind) { return KIND_INPUT[kind]; }
-
-// ---- methods (--after) ----
-
-/* What a method sees of a linear group's input: the retained rows and the statistics of all
- * tokens (AWQ's scales come from ch_mean, SmoothQuant's from ch_max). */
-typedef struct stats_group {
-    const float *x; /* [n_rows][n_in] */
-    int64_t n_rows, n_in;
-    const stats_input *in;
-} stats_group;
-
-/* Fills q[n_out][n_in] with the weight the method runs, in the original input basis; *applies
- * false (and q untouched) when the weight's shape does not allow the method. */
-typedef lb_status (*stats_method_fn)(const stats_group *g, const float *w, int64_t n_out, float *q, int n_threads,
-                                     bool *applies);
-
-/* Q4_0 round to nearest per block of 32 (llama.cpp's quantize_row_q4_0_ref), decoded back. */
-static lb_status method_rtn(const stats_group *g, const float *w, int64_t n_out, float *q, int n_threads, bool *applies)
-{
-    int64_t n_in = g->n_in;
-    const lb_type_traits *tr = lb_type_traits_of(LB_TYPE_Q4_0);
-    lb_quantize_row_fn quant = lb_quantizer_of(LB_TYPE_Q4_0);
-    *applies = n_in % tr->block_size == 0;
-    if (!*applies) return LB_OK;
-    size_t row_bytes = (size_t)(n_in / tr->block_size) * tr->type_size;
-    uint8_t *buf = lb_malloc(row_bytes * (size_t)n_out, "Q4_0 rows");
-    if (!buf) return LB_ERR_NOMEM;
-    /* rows are independent: the bytes do not depend on the thread count */
-#pragma omp parallel for schedule(static) num_threads(n_threads) if (n_out * n_in >= PAR_MIN_WORK)
-    for (int64_t r = 0; r < n_out; r++) {
-        quant(w + r * n_in, buf + (size_t)r * row_bytes, n_in, NULL);
-        tr->to_f32(buf + (size_t)r * row_bytes, q + r * n_in, n_in);
-    }
-    free(buf);
-    return LB_OK;
-}
-
-typedef struct method_entry {
-    const char *name;
-    stats_method_fn fn; /* NULL: planned, not built yet */
-} method_entry;
-
-static const method_entry METHODS[] = {
-    {"rtn", method_rtn},
-    {"awq", NULL},
-    {"smoothquant", NULL},
-    {"rotate", NULL},
-};
-#define N_METHODS ((int)(sizeof METHODS / sizeof METHODS[0]))
-
-/* "rtn,awq" -> method indices (order kept, duplicates dropped). */
-static lb_status parse_after(const char *after, int *idx, int *n)
-{
-    *n = 0;
-    if (!after) return LB_OK;
-    const char *p = after;
-    while (*p) {
-        size_t len = strcspn(p, ",");
-        const char *a = p;
-        p += len + (p[len] == ',');
-        while (len && (*a == ' ')) a++, len--;
-        while (len && a[len - 1] == ' ') len--;
-        if (!len || (len == 4 && !strncmp(a, "none", 4))) continue;
-        int k = 0;
-        while (k < N_METHODS && !(strlen(METHODS[k].name) == len && !strncmp(a, METHODS[k].name, len))) k++;
-        if (k == N_METHODS)
-            return lb_fail(LB_ERR_ARG, "stats: unknown method '%.*s' after which to measure (available: rtn)", (int)len, a);
-        if (!METHODS[k].fn)
-            return lb_fail(LB_ERR_UNSUPPORTED,
-                           "stats: method '%s' is not built yet (AWQ, SmoothQuant and rotation are planned); "
-                           "available: rtn",
-                           METHODS[k].name);
-        bool dup = false;
-        for (int i = 0; i < *n; i++) dup |= idx[i] == k;
-        if (!dup && *n < LB_STATS_MAX_METHODS - 1) idx[(*n)++] = k;
-    }
-    return LB_OK;
-}
 
 // ---- activations ----
 
@@ -292,15 +213,18 @@ static double sum_sq(const float *y, int64_t n)
     return s;
 }
 
-/* Every method's relative output error on the sample: y = X_s W^T once, then X_s (W - Q)^T. */
+/* Every method's relative output error on the sample: y = X_s W^T once, then the method's
+ * output y_q = X_q Q^T (X_q = X_s unless it quantizes activations): ||y - y_q|| / ||y||. */
 static lb_status weight_errors(collector *c, const stats_group *g, const float *w, stats_weight *sw)
 {
     int64_t n_out = sw->n_out, n_in = sw->n_in, ns = g->n_rows;
     sw->rel_err[0] = 0; /* the float model runs W itself */
     if (c->s->n_methods < 2) return LB_OK;
     float *y = lb_malloc((size_t)(ns * n_out) * sizeof *y, "stats outputs");
+    float *yq = lb_malloc((size_t)(ns * n_out) * sizeof *yq, "stats outputs");
     float *q = lb_malloc((size_t)(n_out * n_in) * sizeof *q, sw->name);
-    lb_status st = y && q ? LB_OK : LB_ERR_NOMEM;
+    float *xq = lb_malloc((size_t)(ns * n_in) * sizeof *xq, "stats inputs");
+    lb_status st = y && yq && q && xq ? LB_OK : LB_ERR_NOMEM;
     double den = 0;
     if (!st) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)ns, (int)n_out, (int)n_in, 1.0f, g->x, (int)n_in, w,
@@ -310,15 +234,18 @@ static lb_status weight_errors(collector *c, const stats_group *g, const float *
     for (int k = 1; k < c->s->n_methods && !st; k++) {
         bool applies = false;
         sw->rel_err[k] = NAN;
-        st = METHODS[c->method[k]].fn(g, w, n_out, q, c->m->n_threads, &applies);
+        memcpy(xq, g->x, (size_t)(ns * n_in) * sizeof *xq);
+        st = lb_stats_method_run(c->method[k], g, w, n_out, q, xq, c->m->n_threads, &applies);
         if (st || !applies || !(den > 0)) continue;
-        for (int64_t i = 0; i < n_out * n_in; i++) q[i] = w[i] - q[i];
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)ns, (int)n_out, (int)n_in, 1.0f, g->x, (int)n_in, q,
-                    (int)n_in, 0.0f, y, (int)n_out);
-        sw->rel_err[k] = sqrt(sum_sq(y, ns * n_out) / den);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)ns, (int)n_out, (int)n_in, 1.0f, xq, (int)n_in, q,
+                    (int)n_in, 0.0f, yq, (int)n_out);
+        for (int64_t i = 0; i < ns * n_out; i++) yq[i] -= y[i];
+        sw->rel_err[k] = sqrt(sum_sq(yq, ns * n_out) / den);
     }
     free(y);
+    free(yq);
     free(q);
+    free(xq);
     return st;
 }
 
@@ -462,7 +389,7 @@ lb_status lb_stats_run(const char *model_path, const lb_stats_params *p, lb_stat
     if (len < 2) return lb_fail(LB_ERR_ARG, "stats: windows of %lld tokens are too short (at least 2)", (long long)len);
     collector c = {.p = p};
     int n_after = 0;
-    lb_status st = parse_after(p->after, c.method + 1, &n_after);
+    lb_status st = lb_stats_parse_after(p->after, c.method + 1, &n_after);
     if (st) return st;
     double t0 = lb_now_s();
     lb_open_params op = p->open;
@@ -483,7 +410,7 @@ lb_status lb_stats_run(const char *model_path, const lb_stats_params *p, lb_stat
     if (!st) {
         s->n_methods = 1 + n_after;
         s->methods[0] = "float";
-        for (int k = 0; k < n_after; k++) s->methods[k + 1] = METHODS[c.method[k + 1]].name;
+        for (int k = 0; k < n_after; k++) s->methods[k + 1] = lb_stats_method_name(c.method[k + 1]);
         const lb_llama_config *cfg = &m->cfg;
         s->n_layer = cfg->n_layer, s->n_embd = cfg->n_embd, s->n_ff = cfg->n_ff;
         s->n_head = cfg->n_head, s->n_head_kv = cfg->n_head_kv, s->head_dim = cfg->head_dim;

@@ -63,6 +63,27 @@ struct lb_stats {
     stats_weight *weights;    /* [n_layer * LB_STATS_WEIGHTS], layer-major */
 };
 
+// ---- methods (--after, stats_methods.c) ----
+
+/* What a method sees of a linear group's input: the retained rows and the statistics of all
+ * tokens (AWQ's scales come from ch_mean, SmoothQuant's from ch_max). */
+typedef struct stats_group {
+    const float *x; /* [n_rows][n_in] */
+    int64_t n_rows, n_in;
+    const stats_input *in;
+} stats_group;
+
+/* "rtn,awq" -> method indices (order kept, duplicates dropped, "none" skipped); LB_ERR_ARG
+ * naming an unknown one. */
+lb_status lb_stats_parse_after(const char *after, int *idx, int *n);
+const char *lb_stats_method_name(int k);
+/* Method k on weight w[n_out][n_in]: q <- the weight it runs and xq (X_s on entry) <- the input
+ * it runs, both in the original input basis (a transform folded into neighbours, AWQ's diag(s)
+ * or a rotation, is undone), so that X_q Q^T is its output. *applies false when the weight's
+ * shape does not allow the method. */
+lb_status lb_stats_method_run(int k, const stats_group *g, const float *w, int64_t n_out, float *q, float *xq,
+                              int n_threads, bool *applies);
+
 /* Short names: "qkv" "o" "gate_up" "down" / "q" "k" "v" "o" "gate" "up" "down". */
 const char *lb_stats_role_name(lb_linear_role r);
 const char *lb_stats_weight_kind_name(int kind);

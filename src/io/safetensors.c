@@ -30,10 +30,12 @@ static const struct {
     {"F32", LB_TYPE_F32},         {"F16", LB_TYPE_F16},         {"BF16", LB_TYPE_BF16}, {"F64", LB_TYPE_F64},
     {"F8_E4M3", LB_TYPE_F8_E4M3}, {"F8_E5M2", LB_TYPE_F8_E5M2}, {"I8", LB_TYPE_I8},     {"I16", LB_TYPE_I16},
     {"I32", LB_TYPE_I32},         {"I64", LB_TYPE_I64},
+    /* U8 only as bitsandbytes NF4 parts; io/nf4_links.c refuses any other U8 tensor */
+    {"U8", LB_TYPE_U8},
 };
 
 /* Valid safetensors dtypes that lowbit does not read. */
-static const char *const g_unsupported[] = {"BOOL", "U8", "U16", "U32", "U64", "F8_E8M0", "F6_E2M3", "F6_E3M2", "F4", "C64"};
+static const char *const g_unsupported[] = {"BOOL", "U16", "U32", "U64", "F8_E8M0", "F6_E2M3", "F6_E3M2", "F4", "C64"};
 
 static lb_status dtype_of(const char *s, lb_type *out)
 {

@@ -371,6 +371,8 @@ lb_status lb_source_open(const char *path, lb_source **out)
         st = sorted_names(s, &names);
         free(names);
     }
+    if (!st) st = lb_source_link_scales(s); /* after every shard: pointers into s->tensors are final */
+    if (!st) st = lb_source_link_nf4(s);
     if (st) {
         lb_source_close(s);
         return st;

@@ -49,6 +49,15 @@ lb_status lb_source_open(const char *path, lb_source **out);
 void lb_source_close(lb_source *s);
 const char *lb_source_kind_name(lb_source_kind k); /* "hf-dir", "safetensors", "gguf", "llama2c" */
 const lb_tensor_info *lb_source_find(const lb_source *s, const char *name);
+/* Points every F8_* tensor that has a `<name>_scale` or `<name>_scale_inv` sibling at it
+ * (lb_tensor_info.scale / fp8_scaling); a scale whose shape fits no layout is LB_ERR_FORMAT
+ * naming file, tensor and offset (io/scale_links.c). lb_source_open calls it. */
+lb_status lb_source_link_scales(lb_source *s);
+/* Turns every bitsandbytes NF4 weight (U8 `X.weight` beside `X.weight.quant_state.bitsandbytes__nf4`)
+ * into type NF4 with its logical [out, in] shape, linked to its absmax, quant_map and nested
+ * tensors (io/nf4_links.c); an inconsistent group is LB_ERR_FORMAT naming file, tensor and
+ * offset, any other U8 tensor LB_ERR_UNSUPPORTED. lb_source_open calls it. */
+lb_status lb_source_link_nf4(lb_source *s);
 
 /* Individual readers (used by lb_source_open; exposed for tests and fuzzing). */
 

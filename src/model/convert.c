@@ -21,6 +21,7 @@
 #include "io/gguf_write.h"
 #include "model/convert.h"
 #include "algo/rotate.h"
+#include "model/down_rotation.h"
 #include "model/model.h"
 #include "model/weights.h"
 #include "quant/quantize.h"
@@ -55,6 +56,9 @@ typedef struct conv {
     bool hf;               /* source uses HF names (and rotate-half q/k) */
     float *rope_freqs;     /* [head_dim/2] for llama3 scaling, else NULL */
     double *Q;             /* [n_embd][n_embd] residual rotation (job->rotate), else NULL */
+    lb_kron_rotation R;    /* down_proj input rotation written to the metadata (n = 0: none) */
+    bool apply_R;          /* ... and folded into ffn_down.weight here (not the source's) */
+    float *R_tmp;          /* [R.m] */
     plan plan;
 } conv;
 
@@ -652,6 +656,22 @@ static lb_status rotate_tensor(const conv *c, const char *name, float *x, int64_
     return st;
 }
 
+/* The online down_proj rotation: the source's record kept as is (its ffn_down already holds
+ * W R), or a new R folded in here (job->online_hadamard), never both. */
+static lb_status down_rotation(conv *c)
+{
+    bool present = false;
+    lb_status st = lb_down_rotation_read(c->src, c->cfg.n_ff, &c->R, &present);
+    if (st || !c->job->online_hadamard) return st;
+    if (present)
+        return lb_fail(LB_ERR_ARG, "%s: the model already has an online down_proj rotation (%s); convert it without "
+                                   "--online-hadamard", c->src->path, LB_KEY_DOWN_ROT_M);
+    if ((st = lb_kron_rotation_make(c->cfg.n_ff, c->job->rotate_seed, &c->R))) return st;
+    c->apply_R = true;
+    c->R_tmp = lb_malloc((size_t)c->R.m * sizeof *c->R_tmp, "online rotation scratch");
+    return c->R_tmp ? LB_OK : LB_ERR_NOMEM;
+}
+
 static lb_status write_tensor(conv *c, const planned *p, lb_gguf_writer *w)
 {
     int64_t n = p->shape[0] * (p->n_dims > 1 ? p->shape[1] : 1);
@@ -672,7 +692,7 @@ static lb_status write_tensor(conv *c, const planned *p, lb_gguf_writer *w)
         free(q);
         if (st || done) return st ? st : lb_gguf_writer_status(w);
     }
-    if (c->job->copy_same_type && !c->job->transform && !c->Q && p->src && !p->permute_heads && p->src->type == p->type) {
+    if (c->job->copy_same_type && !c->job->transform && !c->Q && !c->apply_R && p->src && !p->permute_heads && p->src->type == p->type) {
         lb_gguf_write_data(w, p->src->data, (size_t)p->src->nbytes);
         return lb_gguf_writer_status(w);
     }
@@ -688,7 +708,8 @@ static lb_status write_tensor(conv *c, const planned *p, lb_gguf_writer *w)
         goto done;
     st = LB_OK;
     if (c->Q && (st = rotate_tensor(c, p->name, x, n_rows, row))) goto done;
-    if (c->job->transform && p->n_dims == 2) {
+    if (c->apply_R && strstr(p->name, "ffn_down.weight")) lb_kron_rotate_rows_ref(&c->R, x, n_rows, c->R_tmp);
+    if (c->job->transform) {
         if ((st = c->job->transform(c->job->user, &t, x))) goto done;
     }
     if (p->type == LB_TYPE_F32) {
@@ -757,11 +778,13 @@ lb_status lb_convert_run(const char *model_path, const char *out_path, const lb_
         lb_rotation_kind used;
         if ((st = lb_rotation_make((lb_rotation_kind)job->rotate, c.cfg.n_embd, job->rotate_seed, &c.Q, &used))) goto done;
     }
+    if ((st = down_rotation(&c))) goto done;
 
     st = job->partial_path ? lb_gguf_writer_open_resumable(out_path, job->partial_path, job->resume, 0, &w)
                            : lb_gguf_writer_open(out_path, 0, &w);
     if (st) goto done;
     write_hparams(&c, w);
+    if (c.R.n && (st = lb_down_rotation_write(w, &c.R))) goto done;
     if ((st = write_vocab(&c, w))) goto done;
     for (int64_t i = 0; i < c.plan.n; i++) {
         const planned *p = &c.plan.t[i];
@@ -791,6 +814,8 @@ done:
     free(c.plan.t);
     free(c.rope_freqs);
     free(c.Q);
+    lb_kron_rotation_free(&c.R);
+    free(c.R_tmp);
     lb_tokenizer_free(c.tok);
     lb_source_close(c.src);
     return st;
@@ -842,7 +867,7 @@ lb_status lb_convert(const char *model_path, const char *out_path, const lb_conv
     lb_convert_job job = {.name = pl.p->name, .file_type = FILE_TYPE[pl.p->type],
                           .quantization_version = pl.p->type == LB_CONVERT_Q8_0, .n_threads = 1,
                           .type_of = plain_type, .tensor_done = plain_done, .user = &pl,
-                          .rotate_seed = pl.p->rotate_seed};
+                          .rotate_seed = pl.p->rotate_seed, .online_hadamard = pl.p->online_hadamard};
     lb_status st = lb_convert_rotation_kind(pl.p->rotate, &job.rotate);
     return st ? st : lb_convert_run(model_path, out_path, &job);
 }

@@ -43,13 +43,16 @@ typedef struct lb_convert_job {
      * file order before the tensor is read; q has nbytes of room (rows in the file's layout:
      * permuted when t->permute_heads > 0). *done = false: quantized by convert as usual. */
     lb_status (*produce)(void *user, const lb_convert_tensor *t, lb_type type, void *q, uint64_t nbytes, bool *done);
-    /* Optional: changes a 2-D weight's values (decoded, in the file's layout) before it is
-     * encoded (simulated quantization). */
+    /* Optional: changes a tensor's values (decoded, in the file's layout) before it is encoded:
+     * simulated quantization of 2-D weights, scaled norms (AWQ, SmoothQuant). */
     lb_status (*transform)(void *user, const lb_convert_tensor *t, float *x);
     /* Optional residual rotation (algo/rotate.h): norms folded into the linears after them,
      * weights rotated, the output head written untied. */
     int rotate; /* lb_rotation_kind; 0 = none */
     uint64_t rotate_seed;
+    /* Optional online down_proj rotation (model/down_rotation.h): ffn_down.weight <- W R and R
+     * recorded in the metadata. A source that already has R keeps it (its record is copied). */
+    bool online_hadamard;
     /* Optional: after tensor i is written, with the writer (checkpoints sync it). */
     lb_status (*written)(void *user, int64_t i, const char *name, lb_gguf_writer *w);
     /* Optional resumable output: the temporary file's path (kept on failure); resume: continue

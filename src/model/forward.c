@@ -9,10 +9,14 @@
  *     x += (silu(h Wgate^T) * (h Wup^T)) Wdown^T                    (SwiGLU)
  *   logits = (rmsnorm(x) * out_norm) Wout^T
  *
+ * With activation quantization (act_quant.h) the input of each block linear group is quantized
+ * and decoded back in place right after the observer sees it.
+ *
  * Every linear is one OpenBLAS sgemm over all rows of the batch; attention is split over
  * (sequence, head) pairs, each computed by one thread from start to end, so results do not
  * depend on the thread count. */
 #include "model/model.h"
+#include "model/act_quant.h"
 #include "model/rope.h"
 #include "kernels/dot_half.h"
 #include "kernels/ref/vec_dot.h"
@@ -167,11 +171,10 @@ static void linear(lb_model *m, float *C, const float *A, const lb_weight *W, in
         }
         /* a weight kept in its stored type (16-bit, or streamed): decoded whole into m->wdec,
          * so the product below is the very call a weight decoded at open gets */
-        const lb_type_traits *tr = lb_type_traits_of(W->type);
-        uint64_t row_bytes = 0;
-        LB_ASSERT(tr && tr->to_f32 && m->wdec && lb_type_nbytes(W->type, (uint64_t)n_in, &row_bytes));
+        /* (FP8 with its scales: lb_weight_decode_rows is lb_tensor_to_f32's decoder, same bits) */
+        LB_ASSERT(m->wdec);
 #pragma omp parallel for schedule(static) num_threads(m->n_threads) if (n_out * n_in >= PAR_MIN_WORK)
-        for (int64_t r = 0; r < n_out; r++) tr->to_f32((const uint8_t *)W->q + r * row_bytes, m->wdec + r * n_in, n_in);
+        for (int64_t r = 0; r < n_out; r++) lb_weight_decode_rows(W, r, 1, n_in, m->wdec + r * n_in);
         dec = (lb_weight){.f32 = m->wdec, .type = LB_TYPE_F32};
         W = &dec;
     }
@@ -286,6 +289,7 @@ void lb_block_forward(lb_model *m, lb_kv_cache *kv, const lb_block *b, int64_t l
 #pragma omp parallel for schedule(static) num_threads(m->n_threads) if (rows * E >= PAR_MIN_WORK)
     for (int64_t r = 0; r < rows; r++) rmsnorm(m->xn + r * E, m->x + r * E, b->attn_norm, E, c->norm_eps);
     if (m->observe) m->observe(m->observe_user, (int)layer, LB_LINEAR_QKV, m->xn, rows, E);
+    lb_act_quant_input(m, layer, LB_LINEAR_QKV, m->xn, rows, E);
     linear(m, m->q, m->xn, &b->wq, rows, q_dim, E, false);
     linear(m, m->k, m->xn, &b->wk, rows, kv_dim, E, false);
     linear(m, m->v, m->xn, &b->wv, rows, kv_dim, E, false);
@@ -302,11 +306,13 @@ void lb_block_forward(lb_model *m, lb_kv_cache *kv, const lb_block *b, int64_t l
     }
     attention(m, kv, kv_layer, n_seq, n_tokens, pos0);
     if (m->observe) m->observe(m->observe_user, (int)layer, LB_LINEAR_O, m->att, rows, q_dim);
+    lb_act_quant_input(m, layer, LB_LINEAR_O, m->att, rows, q_dim);
     linear(m, m->x, m->att, &b->wo, rows, E, q_dim, true);
 
 #pragma omp parallel for schedule(static) num_threads(m->n_threads) if (rows * E >= PAR_MIN_WORK)
     for (int64_t r = 0; r < rows; r++) rmsnorm(m->xn + r * E, m->x + r * E, b->ffn_norm, E, c->norm_eps);
     if (m->observe) m->observe(m->observe_user, (int)layer, LB_LINEAR_GATE_UP, m->xn, rows, E);
+    lb_act_quant_input(m, layer, LB_LINEAR_GATE_UP, m->xn, rows, E);
     linear(m, m->gate, m->xn, &b->w_gate, rows, F, E, false);
     linear(m, m->up, m->xn, &b->w_up, rows, F, E, false);
 #pragma omp parallel for schedule(static) num_threads(m->n_threads) if (rows * F >= PAR_MIN_WORK)
@@ -314,7 +320,10 @@ void lb_block_forward(lb_model *m, lb_kv_cache *kv, const lb_block *b, int64_t l
         float g = m->gate[i];
         m->gate[i] = g / (1.0f + expf(-g)) * m->up[i];
     }
+    /* QuaRot's online R4: ffn_down holds W R, so x R (W R)^T = x W^T with flatter x R */
+    if (m->down_rot.n) lb_kron_rotate_rows(&m->down_rot, m->gate, rows, m->down_rot_tmp, m->n_threads);
     if (m->observe) m->observe(m->observe_user, (int)layer, LB_LINEAR_DOWN, m->gate, rows, F);
+    lb_act_quant_input(m, layer, LB_LINEAR_DOWN, m->gate, rows, F);
     linear(m, m->x, m->gate, &b->w_down, rows, E, F, true);
 }
 

@@ -8,6 +8,7 @@
 #ifndef LB_MODEL_H
 #define LB_MODEL_H
 
+#include "algo/kron_rotation.h"
 #include "core/core.h"
 #include "io/source.h"
 #include "tok/tokenizer.h"
@@ -52,6 +53,16 @@ typedef struct lb_weight {
     float *f32;    /* owned, or NULL when kept quantized */
     const void *q; /* stored rows of `type`, borrowed from the source mapping */
     lb_type type;
+    /* FP8 kept stored with scales: the scale tensor's bytes (borrowed like q), their type (F32,
+     * F16, BF16) and lb_fp8_scaling; NULL when the codes are the values */
+    const void *scale;
+    lb_type scale_type;
+    int scaling;
+    /* NF4 kept stored: scale is the absmax bytes (scale_type F32, or U8 codes under double
+     * quant), qmap the quant_map F32[16]; double quant adds nested (nested_absmax F32), nested_map
+     * (F32[256]) and nested_offset; all borrowed like q */
+    const void *qmap, *nested, *nested_map;
+    float nested_offset;
 } lb_weight;
 
 /* One transformer block. */
@@ -112,6 +123,15 @@ struct lb_model {
     /* optional: shown every linear group's input in lb_forward (NULL = off, no cost) */
     lb_linear_observer observe;
     void *observe_user;
+
+    /* static activation quantization scales [n_layer][LB_LINEAR_OUTPUT] (one per block linear
+     * input, indexed by lb_linear_role), set by lb_act_quant_setup; NULL otherwise */
+    float *act_scale;
+
+    /* online rotation of the down_proj input (--online-hadamard models, model/down_rotation.h):
+     * x <- x R before ffn_down (whose weight holds W R); n == 0 when the model has none */
+    lb_kron_rotation down_rot;
+    float *down_rot_tmp; /* [n_threads][down_rot.m] */
 
     /* display strings for lb_model_meta / describe */
     char **meta_keys, **meta_vals;

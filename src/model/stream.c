@@ -46,11 +46,17 @@ typedef struct read_range {
     uint64_t pos;      /* where it lands in a slot */
 } read_range;
 
+/* A unit's parts: the tensors by role, then for k < LB_WEIGHT_N_AUX each role's k-th auxiliary
+ * tensor (FP8 scale; NF4 absmax, quant_map, nested absmax and map: lb_weight_aux), read with
+ * its weight so that a streamed FP8 or NF4 linear decodes from the slot alone. */
+#define N_PARTS ((1 + LB_WEIGHT_N_AUX) * LB_ROLE_COUNT)
+#define AUX_PART(k, role) (LB_ROLE_COUNT * (1 + (k)) + (role))
+
 typedef struct unit {
-    int64_t layer;                         /* block index; -1 = output head (in t[0]) */
-    const lb_tensor_info *t[LB_ROLE_COUNT]; /* by role for a block; NULL = absent */
-    uint64_t pos[LB_ROLE_COUNT];           /* where each tensor's bytes sit in a slot */
-    read_range r[LB_ROLE_COUNT];
+    int64_t layer;                   /* block index; -1 = output head (in t[0]) */
+    const lb_tensor_info *t[N_PARTS]; /* by role for a block, aux parts at AUX_PART(k, role); NULL = absent */
+    uint64_t pos[N_PARTS];           /* where each tensor's bytes sit in a slot */
+    read_range r[N_PARTS];
     int n_ranges;
     uint64_t slot_bytes, read_bytes;
     bool checked; /* scanned for NaN/Inf (touched only by whoever reads units) */
@@ -168,8 +174,10 @@ static lb_status read_range_into(lb_stream *s, const read_range *r, uint8_t *dst
  * merged) and places each range in the slot. */
 static lb_status layout_unit(lb_stream *s, unit *u)
 {
-    int idx[LB_ROLE_COUNT], n = 0, file_of[LB_ROLE_COUNT];
-    for (int i = 0; i < LB_ROLE_COUNT; i++) {
+    int idx[N_PARTS], n = 0, file_of[N_PARTS];
+    for (int k = 0; k < LB_WEIGHT_N_AUX; k++)
+        for (int i = 0; i < LB_ROLE_COUNT; i++) u->t[AUX_PART(k, i)] = u->t[i] ? lb_weight_aux(u->t[i], k) : NULL;
+    for (int i = 0; i < N_PARTS; i++) {
         if (!u->t[i]) continue;
         lb_status st = file_index(s, u->t[i]->file, &file_of[i]);
         if (st) return st;
@@ -212,12 +220,38 @@ static lb_status layout_unit(lb_stream *s, unit *u)
     return LB_OK;
 }
 
-/* Decodes every tensor of the unit row group by row group and rejects NaN/Inf, naming it. */
+/* The stored view of role i's weight in a slot holding unit u. */
+static lb_weight view_of(const unit *u, int i, const uint8_t *buf)
+{
+    const void *aux[LB_WEIGHT_N_AUX];
+    for (int k = 0; k < LB_WEIGHT_N_AUX; k++) aux[k] = buf + u->pos[AUX_PART(k, i)];
+    return lb_weight_stored(u->t[i], buf + u->pos[i], aux);
+}
+
+/* Decodes every tensor of the unit row group by row group and rejects NaN/Inf, naming it. An
+ * NF4 weight is decoded with its parts (the only way it has values), which checks them too. */
 static lb_status check_unit(lb_stream *s, const unit *u, const uint8_t *buf)
 {
-    for (int i = 0; i < LB_ROLE_COUNT; i++) {
+    for (int i = 0; i < N_PARTS; i++) {
         const lb_tensor_info *t = u->t[i];
-        if (!t) continue;
+        if (!t || (i >= LB_ROLE_COUNT && u->t[i % LB_ROLE_COUNT]->type == LB_TYPE_NF4)) continue;
+        if (t->type == LB_TYPE_NF4) {
+            lb_weight w = view_of(u, i, buf);
+            int64_t n_in = t->shape[1], rows = t->shape[0];
+            if (n_in > (int64_t)CHECK_FLOATS)
+                return lb_fail(LB_ERR_UNSUPPORTED, "%s: tensor '%s' at offset %llu: rows of %lld cannot be streamed", t->file,
+                               t->name, (unsigned long long)t->offset, (long long)n_in);
+            int64_t group = (int64_t)CHECK_FLOATS / n_in;
+            for (int64_t r0 = 0; r0 < rows; r0 += group) {
+                int64_t nr = rows - r0 < group ? rows - r0 : group;
+                lb_weight_decode_rows(&w, r0, nr, n_in, s->check);
+                for (int64_t j = 0; j < nr * n_in; j++)
+                    if (!isfinite(s->check[j]))
+                        return lb_fail(LB_ERR_NUMERIC, "%s: tensor '%s' at offset %llu: element %lld is %g", t->file,
+                                       t->name, (unsigned long long)t->offset, (long long)(r0 * n_in + j), s->check[j]);
+            }
+            continue;
+        }
         const lb_type_traits *tr = lb_type_traits_of(t->type);
         int64_t n_in = t->shape[t->n_dims - 1], rows = t->n_elements / n_in;
         if (!tr || !tr->to_f32 || n_in > (int64_t)CHECK_FLOATS)
@@ -241,7 +275,7 @@ static lb_status check_unit(lb_stream *s, const unit *u, const uint8_t *buf)
 static void build_view(const unit *u, slot *sl)
 {
     if (u->layer < 0) {
-        sl->head = (lb_weight){.q = sl->buf + u->pos[0], .type = u->t[0]->type};
+        sl->head = view_of(u, 0, sl->buf);
         return;
     }
     lb_block *b = &sl->block;
@@ -257,7 +291,7 @@ static void build_view(const unit *u, slot *sl)
         if (!t) continue;
         const uint8_t *data = sl->buf + u->pos[i];
         if (lin[i]) {
-            *lin[i] = (lb_weight){.q = data, .type = t->type};
+            *lin[i] = view_of(u, i, sl->buf);
         } else {
             lb_type_traits_of(t->type)->to_f32(data, small, t->n_elements);
             *vec[i] = small;
@@ -580,6 +614,12 @@ static lb_status stream_new(lb_model *m, const plan *p, lb_stream **out)
     s->unit_of_layer = lb_malloc((size_t)m->cfg.n_layer * sizeof *s->unit_of_layer, "stream units");
     s->check = lb_malloc(CHECK_FLOATS * sizeof(float), "NaN scan buffer");
     s->embd = p->embd;
+    /* embedding rows are read and decoded one at a time: that needs codes that are their values */
+    const lb_type_traits *etr = lb_type_traits_of(p->embd->type);
+    if (!etr || !etr->to_f32 || p->embd->scale)
+        return lb_fail(LB_ERR_UNSUPPORTED, "%s: tensor '%s' at offset %llu: a %s embedding%s cannot be read row by row for streaming",
+                       p->embd->file, p->embd->name, (unsigned long long)p->embd->offset, etr ? etr->name : "?",
+                       p->embd->scale ? " with a separate scale tensor" : "");
     s->embd_row = lb_malloc(p->embd->nbytes / (uint64_t)m->cfg.n_vocab, "embedding row");
     if (!s->units || !s->unit_of_layer || !s->check || !s->embd_row) return LB_ERR_NOMEM;
     return file_index(s, p->embd->file, &s->embd_file);
@@ -630,7 +670,7 @@ lb_status lb_stream_load_weights(lb_model *m)
         unit u;
         for (int64_t l = 0; l <= c->n_layer && !st; l++) {
             memset(&u, 0, sizeof u);
-            if (l < c->n_layer) memcpy(u.t, p.bt[l], sizeof u.t);
+            if (l < c->n_layer) memcpy(u.t, p.bt[l], sizeof p.bt[l]);
             else u.t[0] = p.output;
             if (!(st = layout_unit(&probe, &u)) && u.slot_bytes > unit_max) unit_max = u.slot_bytes;
         }
@@ -688,7 +728,7 @@ lb_status lb_stream_load_weights(lb_model *m)
         }
         unit *u = &s->units[s->n_units];
         u->layer = l;
-        memcpy(u->t, p.bt[l], sizeof u->t);
+        memcpy(u->t, p.bt[l], sizeof p.bt[l]); /* layout_unit adds the scales */
         if ((st = layout_unit(s, u))) goto done;
         s->unit_of_layer[l] = s->n_units++;
     }

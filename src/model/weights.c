@@ -3,6 +3,8 @@
  * non-finite values are reported with the tensor's name, file and byte offset. */
 #include "model/weights.h"
 #include "kernels/ref/vec_dot.h"
+#include "quant/fp8.h"
+#include "quant/nf4.h"
 #include "quant/types.h"
 
 #include <math.h>
@@ -32,6 +34,8 @@ static const role_names BLOCK_ROLES[LB_ROLE_COUNT] = {
     [LB_ROLE_DOWN] = {"model.layers.%d.mlp.down_proj.weight", "blk.%d.ffn_down.weight"},
 };
 
+const char *lb_weights_role_name(lb_block_role r, bool gguf) { return gguf ? BLOCK_ROLES[r].gguf : BLOCK_ROLES[r].hf; }
+
 static bool gguf_names(const lb_source *src) { return src->kind == LB_SOURCE_GGUF || src->kind == LB_SOURCE_LLAMA2C; }
 
 static const lb_tensor_info *find_role(const lb_source *src, role_names r, int layer, char *name, size_t cap)
@@ -58,16 +62,124 @@ static lb_status check_shape(const lb_tensor_info *t, int64_t d0, int64_t d1)
                    t->name, (unsigned long long)t->offset, got, want);
 }
 
+const lb_tensor_info *lb_weight_aux(const lb_tensor_info *t, int k)
+{
+    LB_ASSERT(k >= 0 && k < LB_WEIGHT_N_AUX);
+    const lb_tensor_info *aux[LB_WEIGHT_N_AUX] = {t->scale, t->quant_map, t->nested_absmax, t->nested_quant_map};
+    return aux[k];
+}
+
+lb_weight lb_weight_stored(const lb_tensor_info *t, const void *data, const void *const aux[LB_WEIGHT_N_AUX])
+{
+    lb_weight w = {.q = data, .type = t->type};
+    if (t->scale) {
+        w.scale = aux[0];
+        w.scale_type = t->scale->type;
+        w.scaling = t->fp8_scaling;
+    }
+    if (t->quant_map) w.qmap = aux[1];
+    if (t->nested_absmax) {
+        w.nested = aux[2];
+        w.nested_map = aux[3];
+        w.nested_offset = t->nested_offset;
+    }
+    return w;
+}
+
+/* The bytes of t's parts, for a weight decoded straight from the source mapping. */
+static lb_weight stored_in_place(const lb_tensor_info *t)
+{
+    const void *aux[LB_WEIGHT_N_AUX];
+    for (int k = 0; k < LB_WEIGHT_N_AUX; k++) aux[k] = lb_weight_aux(t, k) ? lb_weight_aux(t, k)->data : NULL;
+    return lb_weight_stored(t, t->data, aux);
+}
+
+static float f32_at(const void *p, int64_t i)
+{
+    float v;
+    memcpy(&v, (const uint8_t *)p + 4 * i, 4); /* safetensors data need not be aligned */
+    return v;
+}
+
+/* Absmax of NF4 block b: stored, or map[code] * nested + offset (lb_nf4_dq_dequantize). */
+static float nf4_absmax(const lb_weight *w, int64_t b)
+{
+    if (!w->nested) return f32_at(w->scale, b);
+    uint8_t code = ((const uint8_t *)w->scale)[b];
+    return f32_at(w->nested_map, code) * f32_at(w->nested, b / LB_NF4_DQ_BLOCK) + w->nested_offset;
+}
+
+/* Elements e0 .. e0+n of an NF4 weight (bitsandbytes packing: element 2i in the high nibble of
+ * byte i), each quant_map[code] * absmax of its block, as lb_nf4_dequantize. */
+static void nf4_decode(const lb_weight *w, int64_t e0, int64_t n, float *y)
+{
+    float map[16];
+    memcpy(map, w->qmap, sizeof map);
+    const uint8_t *q = w->q;
+    for (int64_t i = e0, end = e0 + n; i < end;) {
+        int64_t b = i / LB_NF4_BLOCK, stop = (b + 1) * LB_NF4_BLOCK < end ? (b + 1) * LB_NF4_BLOCK : end;
+        float amax = nf4_absmax(w, b);
+        for (; i < stop; i++) {
+            uint8_t c = (i & 1) ? q[i / 2] & 0xf : q[i / 2] >> 4;
+            y[i - e0] = map[c] * amax;
+        }
+    }
+}
+
+/* Scale i of a weight, decoded from its stored type (safetensors data need not be aligned). */
+static float scale_at(const lb_weight *w, int64_t i)
+{
+    float s;
+    if (w->scale_type == LB_TYPE_F32) memcpy(&s, (const uint8_t *)w->scale + 4 * i, 4);
+    else lb_type_traits_of(w->scale_type)->to_f32((const uint8_t *)w->scale + 2 * i, &s, 1);
+    return s;
+}
+
+void lb_weight_decode_rows(const lb_weight *w, int64_t r0, int64_t nr, int64_t n_in, float *y)
+{
+    if (w->type == LB_TYPE_NF4) {
+        LB_ASSERT(w->scale && w->qmap);
+        nf4_decode(w, r0 * n_in, nr * n_in, y);
+        return;
+    }
+    const lb_type_traits *tr = lb_type_traits_of(w->type);
+    uint64_t row_bytes = 0;
+    LB_ASSERT(tr && tr->to_f32 && lb_type_nbytes(w->type, (uint64_t)n_in, &row_bytes));
+    tr->to_f32((const uint8_t *)w->q + (uint64_t)r0 * row_bytes, y, nr * n_in);
+    if (!w->scale) return;
+    int64_t nbc = (n_in + LB_FP8_BLOCK - 1) / LB_FP8_BLOCK;
+    for (int64_t r = 0; r < nr; r++) {
+        int64_t row = r0 + r;
+        float *yr = y + r * n_in;
+        if (w->scaling == LB_FP8_SCALE_BLOCK) {
+            for (int64_t c0 = 0; c0 < n_in; c0 += LB_FP8_BLOCK) {
+                float s = scale_at(w, (row / LB_FP8_BLOCK) * nbc + c0 / LB_FP8_BLOCK);
+                int64_t c1 = c0 + LB_FP8_BLOCK < n_in ? c0 + LB_FP8_BLOCK : n_in;
+                for (int64_t c = c0; c < c1; c++) yr[c] *= s;
+            }
+        } else {
+            float s = scale_at(w, w->scaling == LB_FP8_SCALE_CHANNEL ? row : 0);
+            for (int64_t c = 0; c < n_in; c++) yr[c] *= s;
+        }
+    }
+}
+
 lb_status lb_tensor_to_f32(const lb_tensor_info *t, float **out)
 {
     *out = NULL;
     const lb_type_traits *tr = lb_type_traits_of(t->type);
-    if (!tr || !tr->to_f32)
+    if (!tr || (!tr->to_f32 && t->type != LB_TYPE_NF4))
         return lb_fail(LB_ERR_UNSUPPORTED, "%s: tensor '%s' at offset %llu has type %s, which lowbit cannot decode to f32",
                        t->file, t->name, (unsigned long long)t->offset, tr ? tr->name : "?");
     float *buf = lb_malloc((size_t)t->n_elements * sizeof(float), t->name);
     if (!buf) return LB_ERR_NOMEM;
-    tr->to_f32(t->data, buf, t->n_elements);
+    if (t->scale) {
+        lb_weight w = stored_in_place(t);
+        int64_t n_in = t->shape[t->n_dims - 1];
+        lb_weight_decode_rows(&w, 0, t->n_elements / n_in, n_in, buf);
+    } else {
+        tr->to_f32(t->data, buf, t->n_elements);
+    }
     lb_release_pages(t->data, (size_t)t->nbytes);
     for (int64_t i = 0; i < t->n_elements; i++) {
         if (!isfinite(buf[i])) {
@@ -103,8 +215,10 @@ bool lb_weight_keeps_stored(lb_type t, bool llamacpp_numerics)
 {
     if (llamacpp_numerics) return lb_weight_multiplies_stored(t, true);
     /* exact numerics: 16-bit floats stay 16-bit (half the memory; token generation reads them
-     * once through the F16/BF16 dot kernels, prompts decode them to f32 per product) */
-    return t == LB_TYPE_F16 || t == LB_TYPE_BF16;
+     * once through the F16/BF16 dot kernels, prompts decode them to f32 per product); FP8 stays
+     * at one byte a weight and NF4 at half a byte (plus absmax), each decoded with its scales per
+     * product (lb_weight_decode_rows) */
+    return t == LB_TYPE_F16 || t == LB_TYPE_BF16 || t == LB_TYPE_F8_E4M3 || t == LB_TYPE_F8_E5M2 || t == LB_TYPE_NF4;
 }
 
 /* A linear weight: decoded to f32, or, when it keeps its stored form, borrowed from the
@@ -118,8 +232,7 @@ static lb_status load_linear(const lb_tensor_info *t, bool llamacpp_numerics, lb
     if (lb_weight_keeps_stored(t->type, llamacpp_numerics)) {
         free(w->f32);
         w->f32 = NULL;
-        w->q = t->data;
-        w->type = t->type;
+        *w = stored_in_place(t);
     }
     return LB_OK;
 }
@@ -187,7 +300,11 @@ uint64_t lb_weight_decode_bytes(const lb_tensor_info *t, bool llamacpp_numerics)
 uint64_t lb_weight_resident_bytes(const lb_tensor_info *t, bool linear, bool llamacpp_numerics)
 {
     if (!t) return 0;
-    if (linear && lb_weight_keeps_stored(t->type, llamacpp_numerics)) return t->nbytes;
+    if (linear && lb_weight_keeps_stored(t->type, llamacpp_numerics)) {
+        uint64_t b = t->nbytes;
+        for (int k = 0; k < LB_WEIGHT_N_AUX; k++) b += lb_weight_aux(t, k) ? lb_weight_aux(t, k)->nbytes : 0;
+        return b;
+    }
     return (uint64_t)t->n_elements * sizeof(float);
 }
 

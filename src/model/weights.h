@@ -4,8 +4,23 @@
 
 #include "model/model.h"
 
-/* Decodes a whole tensor to a malloc'd f32 array; rejects NaN/Inf naming the element. */
+/* Decodes a whole tensor to a malloc'd f32 array (an FP8 tensor's scale applied); rejects
+ * NaN/Inf naming the element. */
 lb_status lb_tensor_to_f32(const lb_tensor_info *t, float **out);
+/* The tensors a stored weight decodes with besides its own bytes, k < LB_WEIGHT_N_AUX: FP8
+ * scale (k = 0); NF4 absmax (0), quant_map (1), nested_absmax (2), nested_quant_map (3). NULL
+ * when t has no such part. Layer streaming reads them with the weight. */
+#define LB_WEIGHT_N_AUX 4
+const lb_tensor_info *lb_weight_aux(const lb_tensor_info *t, int k);
+/* The stored view of a 2-D tensor's bytes at data, aux[k] the bytes of lb_weight_aux(t, k)
+ * (ignored where that is NULL). */
+lb_weight lb_weight_stored(const lb_tensor_info *t, const void *data, const void *const aux[LB_WEIGHT_N_AUX]);
+/* Rows r0 .. r0+nr of a stored weight [n_out][n_in] decoded to y[nr][n_in], FP8 scales applied
+ * (code value x scale, as lb_fp8_dequantize), NF4 codes through quant_map times their block's
+ * absmax (as lb_nf4_dequantize; double-quantized absmax as lb_nf4_dq_dequantize; blocks of 64
+ * are counted over the whole tensor, so they may straddle rows): the one decoder behind
+ * lb_tensor_to_f32 and the engine's per-product decode, so both give the same bits. */
+void lb_weight_decode_rows(const lb_weight *w, int64_t r0, int64_t nr, int64_t n_in, float *y);
 /* The tensors of a block, one per role, in lb_weights_find_block's table order. */
 typedef enum lb_block_role {
     LB_ROLE_ATTN_NORM = 0, LB_ROLE_Q, LB_ROLE_K, LB_ROLE_V, LB_ROLE_O, LB_ROLE_QB, LB_ROLE_KB, LB_ROLE_VB,
@@ -13,6 +28,8 @@ typedef enum lb_block_role {
 } lb_block_role;
 
 bool lb_block_role_is_linear(lb_block_role r);
+/* printf format (one %d: the block index) of a role's tensor name, Hugging Face or GGUF. */
+const char *lb_weights_role_name(lb_block_role r, bool gguf);
 /* Finds block `layer`'s tensors under either naming convention and checks their shapes against
  * the configuration; optional biases are NULL when the model has none. */
 lb_status lb_weights_find_block(const lb_source *src, const lb_llama_config *c, int layer,

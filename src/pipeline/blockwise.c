@@ -7,6 +7,7 @@
 #include "model/rope.h"
 #include "model/weights.h"
 #include "io/gguf_write.h"
+#include "pipeline/block_scale.h"
 #include "pipeline/checkpoint.h"
 #include "pipeline/intn_sim.h"
 #include "quant/grid.h"
@@ -21,25 +22,32 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
-/* The seven linears of a block: GGUF suffix, the forward pass's weight and the input it sees. */
-enum { L_Q, L_K, L_V, L_O, L_GATE, L_UP, L_DOWN, L_COUNT };
+/* The seven linears of a block (block_scale.h's order): GGUF suffix and the input they see. */
 static const struct {
     const char *suffix;
     lb_linear_role role;
-} LINEARS[L_COUNT] = {
+} LINEARS[LB_LIN_COUNT] = {
     {"attn_q.weight", LB_LINEAR_QKV},     {"attn_k.weight", LB_LINEAR_QKV},    {"attn_v.weight", LB_LINEAR_QKV},
     {"attn_output.weight", LB_LINEAR_O},  {"ffn_gate.weight", LB_LINEAR_GATE_UP}, {"ffn_up.weight", LB_LINEAR_GATE_UP},
     {"ffn_down.weight", LB_LINEAR_DOWN},
 };
 static const char *const HINV_NAMES[] = {"cholesky", "damped", "ldlt", "eigen"};
 
-static lb_weight *weight_of(lb_block *b, int k)
-{
-    lb_weight *w[L_COUNT] = {&b->wq, &b->wk, &b->wv, &b->wo, &b->w_gate, &b->w_up, &b->w_down};
-    return w[k];
-}
+/* Float tensors of the current block handed to convert's transform hook after scaling: the
+ * seven linears (by LB_LIN_*; those GPTQ does not produce), then the norms and v's bias that
+ * absorbed 1/s. */
+enum { HF_ATTN_NORM = LB_LIN_COUNT, HF_FFN_NORM, HF_V_BIAS, HF_COUNT };
+static const char *const HF_SUFFIX[HF_COUNT] = {"attn_q.weight", "attn_k.weight", "attn_v.weight",
+                                                "attn_output.weight", "ffn_gate.weight", "ffn_up.weight",
+                                                "ffn_down.weight", "attn_norm.weight", "ffn_norm.weight",
+                                                "attn_v.bias"};
+typedef struct held_f32 {
+    float *v;
+    int64_t rows, cols;
+} held_f32;
 
 /* A quantized linear of the current block, held until convert asks for it. */
 typedef struct held {
@@ -64,7 +72,8 @@ struct lb_blockwise {
     int32_t *tokens;                /* [n_seq][seq_len] */
     lb_checkpoint ck;
     int64_t cur_layer;              /* block whose linears are held, -1 = none */
-    held h[L_COUNT];
+    held h[LB_LIN_COUNT];
+    held_f32 hf[HF_COUNT];
     named_type *types;
     int64_t n_types, cap_types;
     /* Hessians of the block being calibrated, by role (NULL when not collected in this pass) */
@@ -76,6 +85,8 @@ struct lb_blockwise {
     int64_t blocks_this_run;
     int n_threads;
     bool intn; /* TYPE INTn: simulated group-wise integers (intn_sim.h) */
+    bool gptq;              /* GPTQ the linears (else convert rounds the held floats) */
+    lb_scale_method scale; /* AWQ / SmoothQuant before quantizing */
 };
 
 static bool parse_linear(const char *name, int64_t *layer, int *k);
@@ -192,18 +203,9 @@ static void free_hessians(lb_blockwise *bw)
     }
 }
 
-static int64_t role_width(const lb_llama_config *c, lb_linear_role r)
-{
-    switch (r) {
-    case LB_LINEAR_O: return c->n_head * c->head_dim;
-    case LB_LINEAR_DOWN: return c->n_ff;
-    default: return c->n_embd;
-    }
-}
-
 static lb_status alloc_hessian(lb_blockwise *bw, lb_linear_role r)
 {
-    int64_t n = role_width(&bw->m->cfg, r);
+    int64_t n = lb_linear_role_width(&bw->m->cfg, r);
     bw->H[r] = lb_calloc((size_t)(n * n), sizeof(double), "Hessian");
     bw->H_n[r] = n;
     return bw->H[r] ? LB_OK : LB_ERR_NOMEM;
@@ -253,19 +255,13 @@ static lb_status gptq_linear(lb_blockwise *bw, int64_t layer, int k, const doubl
 {
     const lb_llama_config *c = &bw->m->cfg;
     lb_block *b = &bw->m->blocks[layer];
-    lb_weight *w = weight_of(b, k);
+    lb_weight *w = lb_block_linear(b, k);
     char name[64];
     snprintf(name, sizeof name, "blk.%lld.%s", (long long)layer, LINEARS[k].suffix);
     named_type *nt = find_type(bw, name);
     if (!nt || !gptq_applies(bw, nt->type)) return LB_OK; /* float fallback: written as converted */
-    int64_t cols = role_width(c, LINEARS[k].role);
-    int64_t rows;
-    switch (k) {
-    case L_Q: rows = c->n_head * c->head_dim; break;
-    case L_K: case L_V: rows = c->n_head_kv * c->head_dim; break;
-    case L_GATE: case L_UP: rows = c->n_ff; break;
-    default: rows = c->n_embd; break;
-    }
+    int64_t cols = lb_linear_role_width(c, LINEARS[k].role);
+    int64_t rows = lb_block_linear_rows(c, k);
     double t0 = lb_now_s();
     double *Hw = (double *)H;
     if (!last_use) {
@@ -330,18 +326,18 @@ static lb_status gptq_linear(lb_blockwise *bw, int64_t layer, int k, const doubl
  * packed bytes decode to) ... */
 static void park_linears(lb_blockwise *bw, lb_block *b)
 {
-    for (int k = 0; k < L_DOWN; k++)
+    for (int k = 0; k < LB_LIN_DOWN; k++)
         if (bw->h[k].bytes) {
-            free(weight_of(b, k)->f32);
-            weight_of(b, k)->f32 = NULL;
+            free(lb_block_linear(b, k)->f32);
+            lb_block_linear(b, k)->f32 = NULL;
         }
 }
 
 /* ... and decodes them back for the pass that computes the next block's input. */
 static lb_status unpark_linears(lb_blockwise *bw, lb_block *b)
 {
-    for (int k = 0; k < L_DOWN; k++) {
-        lb_weight *w = weight_of(b, k);
+    for (int k = 0; k < LB_LIN_DOWN; k++) {
+        lb_weight *w = lb_block_linear(b, k);
         const held *h = &bw->h[k];
         if (w->f32 || !h->bytes) continue;
         const lb_type_traits *tr = lb_type_traits_of(h->type);
@@ -352,23 +348,75 @@ static lb_status unpark_linears(lb_blockwise *bw, lb_block *b)
     return LB_OK;
 }
 
-static lb_status calibrate_block(lb_blockwise *bw, int64_t layer)
+/* How linear k of block `layer` will be quantized (for the AWQ search and RTN's pass C). */
+static lb_fake_quant fake_quant_of(const lb_blockwise *bw, int64_t layer, int k)
+{
+    char name[64];
+    snprintf(name, sizeof name, "blk.%lld.%s", (long long)layer, LINEARS[k].suffix);
+    const named_type *nt = find_type(bw, name);
+    lb_fake_quant fq = {.type = nt ? nt->type : LB_TYPE_F32};
+    if (nt && bw->intn) fq.intn = lb_intn_for_cols(bw->p, lb_linear_role_width(&bw->m->cfg, LINEARS[k].role));
+    return fq;
+}
+
+static lb_status read_x(void *user, int64_t seq0, int64_t n, float *x)
+{
+    const lb_blockwise *bw = user;
+    return x_io(bw, bw->ck.x_cur, false, seq0, n, x);
+}
+
+static lb_status hold_f32(held_f32 *h, const float *v, int64_t rows, int64_t cols)
+{
+    free(h->v);
+    if (!(h->v = lb_malloc((size_t)(rows * cols) * sizeof(float), "scaled tensor"))) return LB_ERR_NOMEM;
+    memcpy(h->v, v, (size_t)(rows * cols) * sizeof(float));
+    h->rows = rows, h->cols = cols;
+    return LB_OK;
+}
+
+/* AWQ / SmoothQuant on the loaded block, then the tensors convert takes from here: the norms
+ * (and v's bias) that absorbed 1/s, and the scaled linears that GPTQ will not produce. */
+static lb_status scale_block(lb_blockwise *bw, int64_t layer)
 {
     lb_model *m = bw->m;
     const lb_llama_config *c = &m->cfg;
-    double t0 = lb_now_s();
+    lb_block *b = &m->blocks[layer];
+    const lb_quantize_params *p = bw->p;
+    lb_block_scale_job j = {.m = m, .kv = &bw->kv, .layer = layer, .n_seq = bw->n_seq, .seq_len = bw->seq_len,
+                            .chunk = bw->chunk, .read_x = read_x, .user = bw, .method = bw->scale,
+                            .alpha = p->smooth_alpha > 0 ? p->smooth_alpha : 0.5,
+                            .n_grid = p->awq_grid > 0 ? p->awq_grid : 20,
+                            .search_tokens = p->awq_tokens > 0 ? p->awq_tokens : 1024, .clip = !p->awq_no_clip,
+                            .n_threads = bw->n_threads, .log = p->on_log, .log_user = p->user};
+    for (int k = 0; k < LB_LIN_COUNT; k++) j.fq[k] = fake_quant_of(bw, layer, k);
+    lb_status st = lb_block_scale(&j, b);
+    if (!st) st = hold_f32(&bw->hf[HF_ATTN_NORM], b->attn_norm, 1, c->n_embd);
+    if (!st) st = hold_f32(&bw->hf[HF_FFN_NORM], b->ffn_norm, 1, c->n_embd);
+    if (!st && b->bv) st = hold_f32(&bw->hf[HF_V_BIAS], b->bv, c->n_head_kv * c->head_dim, 1);
+    for (int k = 0; k < LB_LIN_COUNT && !st; k++) {
+        if (bw->gptq && gptq_applies(bw, j.fq[k].type)) continue;
+        st = hold_f32(&bw->hf[k], lb_block_linear(b, k)->f32, lb_block_linear_rows(c, k),
+                      lb_linear_role_width(c, LINEARS[k].role));
+    }
+    return st;
+}
+
+/* GPTQ of the block's seven linears; *t_h: seconds spent in passes and Hessians. */
+static lb_status gptq_block(lb_blockwise *bw, int64_t layer, double *t_h)
+{
+    lb_model *m = bw->m;
     int in = bw->ck.x_cur, out = 1 - in;
-    lb_status st = lb_weights_load_block(m->src, c, (int)layer, false, &m->blocks[layer]);
-    if (st) return st;
     bool seq = !bw->p->no_sequential;
+    lb_status st = LB_OK;
+    double t0 = lb_now_s();
     /* pass A: inputs of q/k/v, o, gate/up (and down when not sequential) */
     lb_linear_role first[] = {LB_LINEAR_QKV, LB_LINEAR_O, LB_LINEAR_GATE_UP, LB_LINEAR_DOWN};
     for (int r = 0; r < (seq ? 3 : 4) && !st; r++) st = alloc_hessian(bw, first[r]);
     if (!st) st = run_pass(bw, layer, in, seq ? -1 : out);
-    double t_h = lb_now_s() - t0;
-    for (int k = 0; k < L_DOWN && !st; k++) {
+    *t_h = lb_now_s() - t0;
+    for (int k = 0; k < LB_LIN_DOWN && !st; k++) {
         lb_linear_role r = LINEARS[k].role;
-        bool last = k == L_V || k == L_O || k == L_UP; /* the last linear that reads this Hessian */
+        bool last = k == LB_LIN_V || k == LB_LIN_O || k == LB_LIN_UP; /* the last linear that reads this Hessian */
         st = gptq_linear(bw, layer, k, bw->H[r], last);
         if (last) {
             free(bw->H[r]);
@@ -380,23 +428,78 @@ static lb_status calibrate_block(lb_blockwise *bw, int64_t layer)
         double tb = lb_now_s();
         st = alloc_hessian(bw, LB_LINEAR_DOWN);
         if (!st) st = run_pass(bw, layer, in, -1);
-        t_h += lb_now_s() - tb;
+        *t_h += lb_now_s() - tb;
     }
     /* the quantized linears wait as their packed bytes while the biggest Hessian is inverted */
     if (!st) park_linears(bw, &m->blocks[layer]);
-    if (!st) st = gptq_linear(bw, layer, L_DOWN, bw->H[LB_LINEAR_DOWN], true);
+    if (!st) st = gptq_linear(bw, layer, LB_LIN_DOWN, bw->H[LB_LINEAR_DOWN], true);
     free_hessians(bw);
     if (!st) st = unpark_linears(bw, &m->blocks[layer]);
     /* pass C: X_{i+1} through the quantized block */
     if (!st && seq) st = run_pass(bw, layer, in, out);
+    return st;
+}
+
+/* Round to nearest after scaling: convert quantizes the held floats; X_{i+1} comes from the
+ * block with every linear rounded the same way (or, --no-sequential, from the float block). */
+static lb_status rtn_block(lb_blockwise *bw, int64_t layer)
+{
+    lb_block *b = &bw->m->blocks[layer];
+    const lb_llama_config *c = &bw->m->cfg;
+    int in = bw->ck.x_cur, out = 1 - in;
+    lb_status st = LB_OK;
+    for (int k = 0; k < LB_LIN_COUNT && !st && !bw->p->no_sequential; k++) {
+        lb_fake_quant fq = fake_quant_of(bw, layer, k);
+        char name[64];
+        snprintf(name, sizeof name, "blk.%lld.%s", (long long)layer, LINEARS[k].suffix);
+        st = lb_fake_quant_rows(&fq, lb_block_linear(b, k)->f32, lb_block_linear_rows(c, k),
+                                lb_linear_role_width(c, LINEARS[k].role), bw->n_threads, name);
+    }
+    return st ? st : run_pass(bw, layer, in, out);
+}
+
+/* Block `layer` with every linear decoded to f32: the methods rewrite the weights in place (an
+ * exact-numerics load keeps 16-bit and FP8 linears in their stored form). */
+static lb_status load_block_f32(lb_blockwise *bw, int64_t layer)
+{
+    lb_model *m = bw->m;
+    lb_block *b = &m->blocks[layer];
+    lb_status st = lb_weights_load_block(m->src, &m->cfg, (int)layer, false, b);
+    const lb_tensor_info *t[LB_ROLE_COUNT];
+    if (!st) st = lb_weights_find_block(m->src, &m->cfg, (int)layer, t);
+    static const lb_block_role ROLES[LB_LIN_COUNT] = {LB_ROLE_Q, LB_ROLE_K, LB_ROLE_V, LB_ROLE_O,
+                                                      LB_ROLE_GATE, LB_ROLE_UP, LB_ROLE_DOWN};
+    for (int k = 0; k < LB_LIN_COUNT && !st; k++) {
+        lb_weight *w = lb_block_linear(b, k);
+        if (w->f32) continue;
+        float *f = NULL;
+        if (!(st = lb_tensor_to_f32(t[ROLES[k]], &f))) *w = (lb_weight){.f32 = f, .type = LB_TYPE_F32};
+    }
+    if (st) lb_block_free(b);
+    return st;
+}
+
+static lb_status calibrate_block(lb_blockwise *bw, int64_t layer)
+{
+    lb_model *m = bw->m;
+    const lb_llama_config *c = &m->cfg;
+    double t0 = lb_now_s(), t_h = 0;
+    lb_status st = load_block_f32(bw, layer);
+    if (st) return st;
+    if (bw->scale) st = scale_block(bw, layer);
+    double t_s = lb_now_s() - t0;
+    if (!st) st = bw->gptq ? gptq_block(bw, layer, &t_h) : rtn_block(bw, layer);
     lb_block_free(&m->blocks[layer]);
     if (st) return st;
     bw->cur_layer = layer;
     bw->blocks_this_run++;
     double dt = lb_now_s() - t0, per = (lb_now_s() - bw->t_start) / (double)bw->blocks_this_run;
     double eta = per * (double)(c->n_layer - layer - 1);
-    logf_(bw, "block %lld/%lld done in %.1fs (Hessians and passes %.1fs), ETA %.0fs", (long long)layer + 1,
-          (long long)c->n_layer, dt, t_h, eta);
+    char parts[96] = "";
+    if (bw->scale && bw->gptq) snprintf(parts, sizeof parts, " (scales %.1fs, Hessians and passes %.1fs)", t_s, t_h);
+    else if (bw->scale) snprintf(parts, sizeof parts, " (scales %.1fs)", t_s);
+    else snprintf(parts, sizeof parts, " (Hessians and passes %.1fs)", t_h);
+    logf_(bw, "block %lld/%lld done in %.1fs%s, ETA %.0fs", (long long)layer + 1, (long long)c->n_layer, dt, parts, eta);
     return LB_OK;
 }
 
@@ -414,12 +517,22 @@ static bool parse_linear(const char *name, int64_t *layer, int *k)
 {
     int l, n = 0;
     if (sscanf(name, "blk.%d.%n", &l, &n) != 1 || n == 0) return false;
-    for (int i = 0; i < L_COUNT; i++)
+    for (int i = 0; i < LB_LIN_COUNT; i++)
         if (!strcmp(name + n, LINEARS[i].suffix)) {
             *layer = l, *k = i;
             return true;
         }
     return false;
+}
+
+/* Block `layer` calibrated (and its tensors held) before its first tensor is written. */
+static lb_status ensure_block(lb_blockwise *bw, int64_t layer, const char *name)
+{
+    if (layer == bw->cur_layer) return LB_OK;
+    if (layer != bw->ck.blocks_done)
+        return lb_fail(LB_ERR_ARG, "block-wise quantization: %s requested before block %lld", name,
+                       (long long)bw->ck.blocks_done);
+    return calibrate_block(bw, layer);
 }
 
 lb_status lb_blockwise_produce(void *user, const lb_convert_tensor *t, lb_type type, void *q, uint64_t nbytes, bool *done)
@@ -429,13 +542,8 @@ lb_status lb_blockwise_produce(void *user, const lb_convert_tensor *t, lb_type t
     int64_t layer;
     int k;
     if (!parse_linear(t->name, &layer, &k)) return LB_OK; /* embeddings, head: the recipe's rounding */
-    if (layer != bw->cur_layer) {
-        if (layer != bw->ck.blocks_done)
-            return lb_fail(LB_ERR_ARG, "block-wise quantization: %s requested before block %lld", t->name,
-                           (long long)bw->ck.blocks_done);
-        lb_status st = calibrate_block(bw, layer);
-        if (st) return st;
-    }
+    lb_status st = ensure_block(bw, layer, t->name);
+    if (st) return st;
     held *h = &bw->h[k];
     if (!h->bytes) return LB_OK; /* not GPTQ'd (float fallback) */
     LB_ASSERT(h->type == type && (uint64_t)h->rows * h->row_bytes == nbytes);
@@ -448,12 +556,33 @@ lb_status lb_blockwise_produce(void *user, const lb_convert_tensor *t, lb_type t
     return t->permute_heads > 0 ? lb_convert_permute_rows(q, rows, row_bytes, t->permute_heads, t->name) : LB_OK;
 }
 
+lb_status lb_blockwise_transform(void *user, const lb_convert_tensor *t, float *x)
+{
+    lb_blockwise *bw = user;
+    int l, n = 0;
+    if (!bw->scale || sscanf(t->name, "blk.%d.%n", &l, &n) != 1 || n == 0) return LB_OK;
+    int i = 0;
+    while (i < HF_COUNT && strcmp(t->name + n, HF_SUFFIX[i])) i++;
+    if (i == HF_COUNT) return LB_OK; /* q/k biases: not scaled */
+    lb_status st = ensure_block(bw, l, t->name);
+    if (st) return st;
+    held_f32 *h = &bw->hf[i];
+    if (!h->v) return LB_OK; /* produced by GPTQ */
+    LB_ASSERT(h->rows * h->cols == t->n_rows * t->n_per_row);
+    memcpy(x, h->v, (size_t)(h->rows * h->cols) * sizeof *x);
+    free(h->v);
+    h->v = NULL;
+    return t->permute_heads > 0 && i < LB_LIN_COUNT
+               ? lb_convert_permute_rows(x, h->rows, (size_t)h->cols * sizeof *x, t->permute_heads, t->name)
+               : LB_OK;
+}
+
 lb_status lb_blockwise_written(void *user, int64_t i, const char *name, lb_gguf_writer *w)
 {
     lb_blockwise *bw = user;
     int64_t layer;
     int k;
-    if (!parse_linear(name, &layer, &k) || k != L_DOWN) return LB_OK; /* ffn_down ends a block */
+    if (!parse_linear(name, &layer, &k) || k != LB_LIN_DOWN) return LB_OK; /* ffn_down ends a block */
     int64_t n_done;
     uint64_t offset;
     lb_status st = lb_gguf_writer_sync(w, &n_done, &offset);
@@ -469,7 +598,7 @@ lb_status lb_blockwise_written(void *user, int64_t i, const char *name, lb_gguf_
 
 /* Bytes the block-wise run needs at its peak, by part (printed as the memory plan). */
 typedef struct plan {
-    double block, hess_a, hess_b, gptq, scratch, embed, total;
+    double block, hess_a, hess_b, gptq, scratch, embed, scaling, total;
 } plan;
 
 static plan memory_plan(const lb_llama_config *c, int64_t rows)
@@ -492,6 +621,24 @@ static plan memory_plan(const lb_llama_config *c, int64_t rows)
     return p;
 }
 
+lb_status lb_blockwise_method(const char *method, bool *gptq, lb_scale_method *scale)
+{
+    static const struct {
+        const char *name;
+        bool gptq;
+        lb_scale_method scale;
+    } METHODS[] = {{"gptq", true, LB_SCALE_NONE},        {"awq", false, LB_SCALE_AWQ},
+                   {"awq+gptq", true, LB_SCALE_AWQ},      {"smoothquant", false, LB_SCALE_SMOOTH},
+                   {"smoothquant+gptq", true, LB_SCALE_SMOOTH}};
+    for (size_t i = 0; method && i < sizeof METHODS / sizeof METHODS[0]; i++)
+        if (!strcasecmp(method, METHODS[i].name)) {
+            *gptq = METHODS[i].gptq, *scale = METHODS[i].scale;
+            return LB_OK;
+        }
+    return lb_fail(LB_ERR_ARG, "unknown method '%s' (rtn, gptq, awq, awq+gptq, smoothquant, smoothquant+gptq)",
+                   method ? method : "(none)");
+}
+
 lb_status lb_blockwise_open(const char *model_path, const char *out_path, const lb_quantize_params *p,
                             lb_blockwise **out)
 {
@@ -506,10 +653,17 @@ lb_status lb_blockwise_open(const char *model_path, const char *out_path, const 
     bw->ck.x_fd[0] = bw->ck.x_fd[1] = -1;
     int bits;
     bw->intn = lb_intn_type(p->type, &bits);
+    lb_status st = lb_blockwise_method(p->method, &bw->gptq, &bw->scale);
+    if (st) {
+        free(bw);
+        return st;
+    }
     lb_open_params op = {.n_threads = bw->n_threads, .no_weights = true, .quiet = true};
     uint64_t text_hash = 0;
-    lb_status st = lb_model_open(model_path, &op, &bw->m);
-    if (!st && !bw->m->tok) st = lb_fail(LB_ERR_FORMAT, "%s: GPTQ needs the model's tokenizer for the calibration text", model_path);
+    st = lb_model_open(model_path, &op, &bw->m);
+    if (!st && !bw->m->tok)
+        st = lb_fail(LB_ERR_FORMAT, "%s: method %s needs the model's tokenizer for the calibration text", model_path,
+                     p->method);
     if (!st) st = lb_calib_windows(bw->m->tok, p->calib, bw->n_seq, bw->seq_len, p->seed, &bw->tokens, &text_hash);
     if (st) goto fail;
     const lb_llama_config *c = &bw->m->cfg;
@@ -521,10 +675,18 @@ lb_status lb_blockwise_open(const char *model_path, const char *out_path, const 
     bw->chunk = rows / bw->seq_len > 1 ? rows / bw->seq_len : 1;
     if (bw->chunk > bw->n_seq) bw->chunk = bw->n_seq;
     plan pl = memory_plan(c, bw->chunk * bw->seq_len);
+    if (bw->scale) {
+        /* the search's windows and copies, and the scaled floats held for convert */
+        pl.scaling = (double)lb_block_scale_bytes(c, bw->scale, p->awq_tokens > 0 ? p->awq_tokens : 1024) + pl.block;
+        pl.total += pl.scaling;
+    }
     logf_(bw, "memory plan: block weights %.2f GiB, Hessians %.2f GiB (attention, gate/up) then %.2f GiB (down), "
               "GPTQ work %.2f GiB, activations %lld x %lld rows at a time %.2f GiB; peak about %.2f GiB",
           gib(pl.block), gib(pl.hess_a), gib(pl.hess_b), gib(pl.gptq), (long long)bw->chunk, (long long)bw->seq_len,
           gib(pl.scratch), gib(pl.total));
+    if (bw->scale)
+        logf_(bw, "scaling: %s on every block (search and held tensors %.2f GiB, included above)",
+              bw->scale == LB_SCALE_AWQ ? "AWQ" : "SmoothQuant", gib(pl.scaling));
     logf_(bw, "calibration: %lld windows of %lld tokens from %s (seed %llu); activations %.2f GiB on disk",
           (long long)bw->n_seq, (long long)bw->seq_len, p->calib, (unsigned long long)p->seed,
           gib(2.0 * (double)(bw->n_seq * bw->seq_len) * (double)x_row_bytes(bw)));
@@ -592,7 +754,8 @@ void lb_blockwise_close(lb_blockwise *bw, bool success)
     if (!bw) return;
     free_hessians(bw);
     free(bw->hscratch);
-    for (int k = 0; k < L_COUNT; k++) free(bw->h[k].bytes);
+    for (int k = 0; k < LB_LIN_COUNT; k++) free(bw->h[k].bytes);
+    for (int k = 0; k < HF_COUNT; k++) free(bw->hf[k].v);
     lb_checkpoint_close(&bw->ck, success);
     lb_kv_cache_free(&bw->kv);
     if (bw->m && bw->m->blocks)

@@ -15,6 +15,10 @@
  * directory, read and written a chunk of sequences at a time. Token embedding and output head
  * are quantized by the ordinary recipe (round to nearest), as GPTQ implementations do.
  *
+ * With a scaling method (AWQ, SmoothQuant: block_scale.h) each block is first scaled in place,
+ * then GPTQ'd as above ("awq+gptq") or left to convert's round to nearest ("awq"); the norms
+ * that absorbed 1/s and the scaled float linears reach convert through its transform hook.
+ *
  * It plugs into the GGUF conversion (model/convert.h) as the job's producer of block weights;
  * quantize_model.c wires it. Not public. */
 #ifndef LB_PIPELINE_BLOCKWISE_H
@@ -22,6 +26,7 @@
 
 #include "lowbit.h"
 #include "model/convert.h"
+#include "pipeline/block_scale.h"
 
 typedef struct lb_blockwise lb_blockwise;
 
@@ -40,6 +45,11 @@ void lb_blockwise_output(const lb_blockwise *bw, const char **partial_path, bool
 lb_status lb_blockwise_produce(void *bw, const lb_convert_tensor *t, lb_type type, void *q, uint64_t nbytes,
                                bool *done);
 lb_status lb_blockwise_written(void *bw, int64_t i, const char *name, lb_gguf_writer *w);
+/* lb_convert_job.transform: a scaled block's norms, v bias and float linears. */
+lb_status lb_blockwise_transform(void *bw, const lb_convert_tensor *t, float *x);
+/* lb_quantize_params.method -> whether GPTQ runs and which scaling precedes it; "rtn" and NULL
+ * are not block-wise (LB_ERR_ARG, as any unknown name). */
+lb_status lb_blockwise_method(const char *method, bool *gptq, lb_scale_method *scale);
 /* GPTQ facts of a tensor written by this run (false when it was not GPTQ'd here). */
 bool lb_blockwise_tensor_report(const lb_blockwise *bw, const char *name, lb_quantize_tensor_report *r);
 /* A block linear's GGUF name ("blk.N.attn_q.weight", ...: what GPTQ quantizes). */

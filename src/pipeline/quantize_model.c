@@ -15,7 +15,8 @@
  * Differences, on purpose: where llama.cpp throws ("Unsupported tensor size") for a row that a
  * legacy type cannot hold, we write F16; --pure also falls back instead of failing. The tensor
  * order and metadata are lb_convert's (convert_hf_to_gguf's), not a copy of llama-quantize's
- * sorted order. Not here: IQ1/IQ2/IQ3 types (no quantizer), GPTQ/AWQ (src/algo). */
+ * sorted order. Not here: IQ1/IQ2/IQ3 types (no quantizer); the block-wise methods (GPTQ, AWQ,
+ * SmoothQuant) are pipeline/blockwise.c, plugged in through the job's hooks. */
 #include "lowbit.h"
 #include "model/convert.h"
 #include "pipeline/blockwise.h"
@@ -80,7 +81,8 @@ typedef struct qstate {
     lb_imatrix *im;
     float *w;     /* [w_cap] per-column weights of the current tensor */
     int64_t w_cap;
-    lb_blockwise *bw; /* method gptq, else NULL */
+    lb_blockwise *bw; /* a block-wise method (gptq, awq, smoothquant), else NULL */
+    bool intn_rtn;    /* TYPE INTn rounded here (not by GPTQ) */
 } qstate;
 
 static bool use_more_bits(int64_t i_layer, int64_t n_layer)
@@ -162,6 +164,7 @@ static lb_status type_of(void *user, const lb_convert_model_info *m, const lb_co
     else if (q->p->pure) *out = fallback(q->base, t->n_per_row);  /* --pure */
     else *out = recipe(q, m, t->name, t->n_per_row);
     if (q->bw) lb_blockwise_set_type(q->bw, t->name, *out);
+    if (q->p->fold_only) *out = LB_TYPE_F32; /* the search still aims at the recipe's type */
     return LB_OK;
 }
 
@@ -213,6 +216,14 @@ static lb_status round_intn(void *user, const lb_convert_tensor *t, float *x)
     return lb_intn_round_rows(&ip, x, t->n_rows, t->n_per_row);
 }
 
+/* A scaled block's tensors (block-wise AWQ / SmoothQuant), then INT-N rounding. */
+static lb_status transform(void *user, const lb_convert_tensor *t, float *x)
+{
+    const qstate *q = user;
+    lb_status st = q->bw ? lb_blockwise_transform(q->bw, t, x) : LB_OK;
+    return !st && q->intn_rtn ? round_intn(user, t, x) : st;
+}
+
 static lb_status produce(void *user, const lb_convert_tensor *t, lb_type type, void *out, uint64_t nbytes, bool *done)
 {
     return lb_blockwise_produce(((qstate *)user)->bw, t, type, out, nbytes, done);
@@ -240,12 +251,14 @@ static lb_status quantize_rotated(const char *model_path, const char *out_path, 
     if (!tmp) return LB_ERR_NOMEM;
     snprintf(tmp, n, "%s.rotated.tmp.gguf", out_path);
     lb_convert_params cp = {.type = (uint64_t)d.n_params * 4 > (4ull << 30) ? LB_CONVERT_F16 : LB_CONVERT_F32,
-                            .name = p->name, .rotate = p->rotate, .rotate_seed = p->rotate_seed};
+                            .name = p->name, .rotate = p->rotate, .rotate_seed = p->rotate_seed,
+                            .online_hadamard = p->online_hadamard};
     if (p->on_log) p->on_log(p->user, "rotation: writing the rotated model for calibration");
     st = lb_convert(model_path, tmp, &cp);
     if (!st) {
         lb_quantize_params inner = *p;
         inner.rotate = NULL;
+        inner.online_hadamard = false; /* the temporary model carries R; its record is copied */
         st = lb_quantize_model(tmp, out_path, &inner);
     }
     remove(tmp);
@@ -261,11 +274,16 @@ lb_status lb_quantize_model(const char *model_path, const char *out_path, const 
     int rotate = 0;
     lb_status rst = lb_convert_rotation_kind(p->rotate, &rotate);
     if (rst) return rst;
-    if (rotate && p->imatrix)
+    if ((rotate || p->online_hadamard) && p->imatrix)
         return lb_fail(LB_ERR_ARG, "lb_quantize_model: an imatrix of the unrotated model does not fit the rotated one; "
                                    "write the rotated model with lowbit convert --rotate and compute the imatrix on it");
-    bool gptq_method = p->method && strcasecmp(p->method, "gptq") == 0;
-    if (rotate && gptq_method) return quantize_rotated(model_path, out_path, p);
+    bool blockwise = p->method && strcasecmp(p->method, "rtn") != 0, gptq = false;
+    lb_scale_method scale = LB_SCALE_NONE;
+    if (blockwise && (rst = lb_blockwise_method(p->method, &gptq, &scale))) return rst;
+    if (p->fold_only && (!scale || gptq))
+        return lb_fail(LB_ERR_ARG, "lb_quantize_model: fold_only writes the scaled model of method awq or smoothquant, "
+                                   "not of '%s'", p->method ? p->method : "rtn");
+    if ((rotate || p->online_hadamard) && blockwise) return quantize_rotated(model_path, out_path, p);
     const char *type = p->type ? p->type : "Q4_K_M";
     int bits;
     bool intn = lb_intn_type(type, &bits);
@@ -275,17 +293,15 @@ lb_status lb_quantize_model(const char *model_path, const char *out_path, const 
     lb_status st = LB_OK;
     if (p->imatrix && (st = lb_imatrix_load(p->imatrix, p->imatrix_chunk_size, &q.im))) return st;
     lb_convert_job job = {
-        .name = p->name, .file_type = (uint32_t)q.ftype, .quantization_version = true, .copy_same_type = true,
+        .name = p->name, .file_type = p->fold_only ? 0u : (uint32_t)q.ftype, .quantization_version = true, .copy_same_type = true,
         .n_threads = p->n_threads, .type_of = type_of, .weights_of = weights_of, .tensor_done = tensor_done,
-        .user = &q, .rotate = rotate, .rotate_seed = p->rotate_seed};
-    bool gptq = p->method && strcasecmp(p->method, "rtn") != 0;
-    if (gptq && strcasecmp(p->method, "gptq") != 0)
-        st = lb_fail(LB_ERR_ARG, "lb_quantize_model: unknown method '%s' (rtn, gptq)", p->method);
-    else if (gptq && !intn && !lb_type_traits_of(q.base)->is_quantized)
-        st = lb_fail(LB_ERR_ARG, "lb_quantize_model: GPTQ needs a quantized type, not %s", type);
-    if (intn && !gptq) job.transform = round_intn;
-    if (!st && gptq && !(st = lb_blockwise_open(model_path, out_path, p, &q.bw))) {
-        job.produce = produce;
+        .user = &q, .rotate = rotate, .rotate_seed = p->rotate_seed, .online_hadamard = p->online_hadamard};
+    if (blockwise && !intn && !lb_type_traits_of(q.base)->is_quantized)
+        st = lb_fail(LB_ERR_ARG, "lb_quantize_model: method %s needs a quantized type, not %s", p->method, type);
+    q.intn_rtn = intn && !gptq && !p->fold_only;
+    if (q.intn_rtn || scale) job.transform = transform;
+    if (!st && blockwise && !(st = lb_blockwise_open(model_path, out_path, p, &q.bw))) {
+        if (gptq) job.produce = produce;
         job.written = written;
         lb_blockwise_output(q.bw, &job.partial_path, &job.resume, &job.resume_tensors, &job.resume_offset);
     }

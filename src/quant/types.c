@@ -12,6 +12,9 @@ static const lb_type_traits g_traits[LB_TYPE_COUNT] = {
     [LB_TYPE_F64] = {"F64", 1, 8, false, true, lb_dequant_f64},
     [LB_TYPE_F8_E4M3] = {"F8_E4M3", 1, 1, false, true, lb_dequant_f8_e4m3},
     [LB_TYPE_F8_E5M2] = {"F8_E5M2", 1, 1, false, true, lb_dequant_f8_e5m2},
+    /* NF4 decodes only with its linked absmax and quant_map (model/weights.c), so no to_f32 */
+    [LB_TYPE_U8] = {"U8", 1, 1, false, false, NULL},
+    [LB_TYPE_NF4] = {"NF4", 2, 1, true, false, NULL},
     [LB_TYPE_I8] = {"I8", 1, 1, false, false, NULL},
     [LB_TYPE_I16] = {"I16", 1, 2, false, false, NULL},
     [LB_TYPE_I32] = {"I32", 1, 4, false, false, NULL},

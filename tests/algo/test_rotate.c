@@ -42,23 +42,6 @@ static void check_orthogonal(lb_rotation_kind kind, int64_t n, lb_rotation_kind 
     free(Q);
 }
 
-static float *logits_of(const char *path, const int32_t *ids, int64_t n, int64_t *n_vocab)
-{
-    lb_model *m = NULL;
-    if (!EXPECT(lb_model_open(path, &(lb_open_params){.quiet = true}, &m) == LB_OK, "open %s: %s", path, lb_errmsg()))
-        return NULL;
-    lb_model_desc d;
-    lb_model_describe(m, &d);
-    *n_vocab = d.n_vocab;
-    float *l = malloc((size_t)(n * d.n_vocab) * sizeof(float));
-    if (!EXPECT(lb_eval_logits(m, ids, n, l) == LB_OK, "logits of %s: %s", path, lb_errmsg())) {
-        free(l);
-        l = NULL;
-    }
-    lb_model_close(m);
-    return l;
-}
-
 static void check_model(const char *name, const char *path, const char *rotate, int64_t vocab_cap)
 {
     char plain[1024], rot[1024];
@@ -72,17 +55,9 @@ static void check_model(const char *name, const char *path, const char *rotate, 
     int32_t ids[12];
     for (int i = 0; i < 12; i++) ids[i] = (int32_t)((i * 37 + 5) % vocab_cap);
     int64_t nv = 0, nv2 = 0;
-    float *a = logits_of(plain, ids, 12, &nv), *b = logits_of(rot, ids, 12, &nv2);
+    float *a = lb_test_logits_of(plain, NULL, ids, 12, &nv), *b = lb_test_logits_of(rot, NULL, ids, 12, &nv2);
     if (a && b && CHECK(nv == nv2)) {
-        double worst = 0;
-        for (int t = 0; t < 12; t++) {
-            double mx = 0, d = 0;
-            for (int64_t v = 0; v < nv; v++) {
-                if (fabs(a[t * nv + v]) > mx) mx = fabs(a[t * nv + v]);
-                if (fabs(a[t * nv + v] - b[t * nv + v]) > d) d = fabs(a[t * nv + v] - b[t * nv + v]);
-            }
-            if (d / mx > worst) worst = d / mx;
-        }
+        double worst = lb_test_worst_rel_row_diff(b, a, 12, nv);
         CHECKF(worst <= 1e-4, "%s (%s): rotated logits within %.3g x max|logit| of the original (bound 1e-4)", name, rotate,
                worst);
         printf("  %s (%s): worst relative logit difference %.3g\n", name, rotate, worst);
@@ -135,7 +110,7 @@ int main(void)
     CHECKF(st == LB_OK, "rotate + gptq: %s", lb_errmsg());
     CHECKF(lb_test_file_exists(out) && !lb_test_file_exists(tmp), "rotate + gptq wrote %s and removed %s", out, tmp);
     int64_t nv;
-    float *l = st == LB_OK ? logits_of(out, (int32_t[]){1, 2, 3}, 3, &nv) : NULL;
+    float *l = st == LB_OK ? lb_test_logits_of(out, NULL, (int32_t[]){1, 2, 3}, 3, &nv) : NULL;
     CHECK(l != NULL && isfinite(l[0]));
     free(l);
     qp.imatrix = "whatever.dat";
