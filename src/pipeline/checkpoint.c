@@ -19,7 +19,7 @@ static uint64_t hash_f64(uint64_t h, double v) { return lb_fnv1a(h, &v, sizeof v
 
 uint64_t lb_fingerprint_of(const lb_fingerprint *f)
 {
-    uint64_t h = hash_str(LB_FNV_OFFSET, "lowbit block-wise v1");
+    uint64_t h = hash_str(LB_FNV_OFFSET, "lowbit block-wise v2");
     const lb_source *s = f->model;
     h = hash_u64(h, (uint64_t)s->n_tensors);
     for (int64_t i = 0; i < s->n_tensors; i++) {
@@ -43,6 +43,15 @@ uint64_t lb_fingerprint_of(const lb_fingerprint *f)
     h = hash_u64(h, p->act_order);
     h = hash_f64(h, p->damp);
     h = hash_u64(h, (uint64_t)p->gptq_block);
+    /* the INT-N grid and the scaling methods change every block's output too */
+    h = hash_u64(h, (uint64_t)p->group_size);
+    h = hash_u64(h, p->asym);
+    h = hash_u64(h, (uint64_t)p->awq_grid);
+    h = hash_u64(h, (uint64_t)p->awq_tokens);
+    h = hash_u64(h, p->awq_no_clip);
+    h = hash_f64(h, p->smooth_alpha);
+    h = hash_u64(h, p->fold_only);
+    h = hash_u64(h, p->online_hadamard);
     return h;
 }
 
