@@ -2,7 +2,8 @@
  *  - exactness: the scaled model written unquantized (fold_only) computes the original's logits
  *    to within 1e-4 of the largest logit, yet not bit for bit (the scales did something), on a
  *    Hugging Face checkpoint with permuted q/k (tinystories-656k, grouped-query), a synthetic
- *    multi-head checkpoint (also exercises the v -> o scales) and SmolLM2-135M (GGUF, tied head);
+ *    multi-head F16 checkpoint (also exercises the v -> o scales) and SmolLM2-135M (GGUF, tied
+ *    head); GPTQ of that F16 checkpoint runs (16-bit linears decoded for the pipeline);
  *  - quality: AWQ at 3 bits beats round to nearest by a clear margin on held-out text
  *    (tinystories validation), with and without GPTQ behind it;
  *  - the CLI refuses combinations that make no sense. */
@@ -124,7 +125,19 @@ int main(void)
              tool, dir, lb_test_shared("models/llama2-tokenizer"));
     char wiki[1024];
     snprintf(wiki, sizeof wiki, "%s", lb_test_shared("data/wikitext-2-raw/wiki.train.head1018.raw"));
-    if (EXPECT(system(cmd) == 0, "make_synthetic_model wrote %s", dir)) check_fold("synthetic-mha", dir, "awq", wiki, 32000);
+    if (EXPECT(system(cmd) == 0, "make_synthetic_model wrote %s", dir)) {
+        check_fold("synthetic-mha", dir, "awq", wiki, 32000);
+        /* GPTQ of an F16 checkpoint: exact numerics keep 16-bit linears stored, the pipeline must
+           decode them (it aborted on a missing f32 copy before) */
+        lb_quantize_params qp = {.type = "Q4_0", .method = "gptq", .calib = wiki, .calib_samples = 4,
+                                 .calib_seq_len = 64, .n_threads = 2};
+        const char *out = lb_test_tmp("synthetic-f16-gptq.gguf");
+        CHECKF(lb_quantize_model(dir, out, &qp) == LB_OK, "GPTQ of the F16 checkpoint: %s", lb_errmsg());
+        int64_t nv = 0;
+        float *l = lb_test_logits_of(out, NULL, (const int32_t[]){1, 450, 4996}, 3, &nv);
+        CHECKF(l && isfinite(l[0]) && isfinite(l[3 * nv - 1]), "the GPTQ'd F16 model runs");
+        free(l);
+    }
 
     const char *smol = lb_test_source(".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf");
     if (lb_test_file_exists(smol)) {
