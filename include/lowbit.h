@@ -332,6 +332,8 @@ typedef struct lb_quantize_params {
     int64_t awq_tokens;
     bool awq_no_clip;
     double smooth_alpha; /* SmoothQuant migration strength, 0 = 0.5 */
+    bool smooth_down;    /* SmoothQuant also smooths the down_proj input (into up's rows) and, with
+                            n_head = n_head_kv, the o_proj input (into v's rows) */
     /* Write the scaled (awq, smoothquant) model unquantized, every weight F32: the transform
        alone, searched for `type`, to inspect or to quantize with another tool. */
     bool fold_only;

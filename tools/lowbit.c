@@ -218,6 +218,9 @@ static const verb VERBS[] = {
      "  --awq-tokens N      calibration tokens (whole windows) of the search objective (default 1024)\n"
      "  --awq-no-clip       no weight clipping search\n"
      "  --smooth-alpha A    SmoothQuant migration strength (default 0.5)\n"
+     "  --smooth-down       SmoothQuant also smooths the down_proj input (folded into up's rows)\n"
+     "                      and, when n_head = n_head_kv, the o_proj input, where Llama-family\n"
+     "                      models have their largest activation outliers\n"
      "  --fold-only         write the scaled model unquantized (F32), scales searched for --type\n"
      "\n"
      "Each tensor is reported on stderr as it is written; a table of tensors (name, type, size;\n"
@@ -1319,6 +1322,7 @@ static int run_quantize(int argc, char **argv)
         else if (opt_flag(&c, "--awq-no-clip")) qp.awq_no_clip = true;
         else if (opt_value(&c, "--smooth-alpha", NULL, &val)) qp.smooth_alpha = parse_real(&c, "--smooth-alpha", val, 0.01, 1);
         else if (opt_flag(&c, "--fold-only")) qp.fold_only = true;
+        else if (opt_flag(&c, "--smooth-down")) qp.smooth_down = true;
         else unknown_option(&c);
     }
     if (!path) usage_error(c.v, "missing MODEL");
@@ -1334,7 +1338,8 @@ static int run_quantize(int argc, char **argv)
         usage_error(c.v, "--act-order, --damp and --gptq-block go with --method gptq (or awq+gptq, smoothquant+gptq)");
     if (!awq && (qp.awq_grid || qp.awq_tokens || qp.awq_no_clip))
         usage_error(c.v, "--awq-grid, --awq-tokens and --awq-no-clip go with --method awq or awq+gptq");
-    if (!smooth && qp.smooth_alpha > 0) usage_error(c.v, "--smooth-alpha goes with --method smoothquant");
+    if (!smooth && (qp.smooth_alpha > 0 || qp.smooth_down))
+        usage_error(c.v, "--smooth-alpha and --smooth-down go with --method smoothquant");
     if (qp.fold_only && (!(awq || smooth) || gptq))
         usage_error(c.v, "--fold-only goes with --method awq or smoothquant (the scaled model, unquantized)");
     qp.on_log = log_line;

@@ -177,7 +177,8 @@ static bool group_applies(const lb_block_scale_job *j, const group *g)
 {
     const lb_llama_config *c = &j->m->cfg;
     if (g->prev == PREV_V && c->n_head != c->n_head_kv) return false;
-    if (j->method == LB_SCALE_SMOOTH && g->prev != PREV_ATTN_NORM && g->prev != PREV_FFN_NORM) return false;
+    if (j->method == LB_SCALE_SMOOTH && !j->smooth_down && g->prev != PREV_ATTN_NORM && g->prev != PREV_FFN_NORM)
+        return false;
     for (int i = 0; i < g->n_lin; i++)
         if (lb_fake_quant_active(&j->fq[g->lin[i]])) return true;
     return false;

@@ -9,7 +9,9 @@
  *                                       with grouped-query heads v's rows are not o's columns
  *   gate/up  ffn_norm output            ffn_norm
  *   down     silu(gate) * up            up rows
- * SmoothQuant scales q/k/v and gate/up only (its paper's choice for Llama-like blocks). */
+ * SmoothQuant scales q/k/v and gate/up (its paper's choice for Llama-like blocks); smooth_down
+ * adds down and o, whose inputs carry the largest outliers of Llama-family models (a per-tensor
+ * static INT8 scale cannot hold them). */
 #ifndef LB_PIPELINE_BLOCK_SCALE_H
 #define LB_PIPELINE_BLOCK_SCALE_H
 
@@ -37,6 +39,7 @@ typedef struct lb_block_scale_job {
     lb_fake_quant fq[LB_LIN_COUNT]; /* how each linear will be quantized (inactive: stays float) */
     lb_scale_method method;
     double alpha;          /* SmoothQuant migration strength */
+    bool smooth_down;      /* SmoothQuant also scales the down (and, multi-head, o) inputs */
     int n_grid;            /* AWQ: ratios 0, 1/n, ..., (n-1)/n; clipping: shrink steps of 1/n to 1/2 */
     int64_t search_tokens; /* AWQ: tokens (whole windows) whose block output is the objective */
     bool clip;             /* AWQ weight clipping (not for q, k: attention scores are sensitive) */

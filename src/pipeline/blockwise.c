@@ -384,7 +384,7 @@ static lb_status scale_block(lb_blockwise *bw, int64_t layer)
     const lb_quantize_params *p = bw->p;
     lb_block_scale_job j = {.m = m, .kv = &bw->kv, .layer = layer, .n_seq = bw->n_seq, .seq_len = bw->seq_len,
                             .chunk = bw->chunk, .read_x = read_x, .user = bw, .method = bw->scale,
-                            .alpha = p->smooth_alpha > 0 ? p->smooth_alpha : 0.5,
+                            .alpha = p->smooth_alpha > 0 ? p->smooth_alpha : 0.5, .smooth_down = p->smooth_down,
                             .n_grid = p->awq_grid > 0 ? p->awq_grid : 20,
                             .search_tokens = p->awq_tokens > 0 ? p->awq_tokens : 1024, .clip = !p->awq_no_clip,
                             .n_threads = bw->n_threads, .log = p->on_log, .log_user = p->user};

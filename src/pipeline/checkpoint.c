@@ -50,6 +50,7 @@ uint64_t lb_fingerprint_of(const lb_fingerprint *f)
     h = hash_u64(h, (uint64_t)p->awq_tokens);
     h = hash_u64(h, p->awq_no_clip);
     h = hash_f64(h, p->smooth_alpha);
+    h = hash_u64(h, p->smooth_down);
     h = hash_u64(h, p->fold_only);
     h = hash_u64(h, p->online_hadamard);
     return h;

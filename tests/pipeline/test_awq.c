@@ -16,17 +16,19 @@
 #include <string.h>
 
 /* The scaled, unquantized model against the plain F32 conversion. */
-static void check_fold(const char *name, const char *path, const char *method, const char *calib, int64_t vocab_cap)
+static void check_fold(const char *name, const char *path, const char *method, bool smooth_down, const char *calib,
+                       int64_t vocab_cap)
 {
     char plain[1024], folded[1024];
     snprintf(plain, sizeof plain, "%s/%s-f32.gguf", lb_test_tmpdir(), name);
-    snprintf(folded, sizeof folded, "%s/%s-%s-fold.gguf", lb_test_tmpdir(), name, method);
+    snprintf(folded, sizeof folded, "%s/%s-%s%s-fold.gguf", lb_test_tmpdir(), name, method, smooth_down ? "-down" : "");
     if (!lb_test_file_exists(plain) &&
         !EXPECT(lb_convert(path, plain, &(lb_convert_params){.type = LB_CONVERT_F32}) == LB_OK, "%s: %s", name, lb_errmsg()))
         return;
     /* INT3 on 32-column groups: hard enough that AWQ picks non-trivial scales */
     lb_quantize_params qp = {.type = "INT3", .group_size = 32, .method = method, .calib = calib, .calib_samples = 4,
-                             .calib_seq_len = 64, .awq_no_clip = true, .fold_only = true, .n_threads = 2};
+                             .calib_seq_len = 64, .awq_no_clip = true, .fold_only = true, .n_threads = 2,
+                             .smooth_down = smooth_down};
     if (!EXPECT(lb_quantize_model(path, folded, &qp) == LB_OK, "%s %s fold: %s", name, method, lb_errmsg())) return;
     int32_t ids[12];
     for (int i = 0; i < 12; i++) ids[i] = (int32_t)((i * 37 + 5) % vocab_cap);
@@ -90,6 +92,7 @@ static void check_cli(void)
         {"--type INT4 --method gptq --calib x --fold-only", "--fold-only"},
         {"--type INT4 --awq-grid 4", "--awq-grid"},
         {"--type INT4 --method awq --calib x --smooth-alpha 0.5", "--smooth-alpha"},
+        {"--type INT4 --method gptq --calib x --smooth-down", "--smooth-down"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         snprintf(args, sizeof args, "quantize '%s' -o '%s/x.gguf' %s", ts, lb_test_tmpdir(), bad[i].opts);
@@ -111,8 +114,8 @@ int main(void)
     const char *ts = lb_test_shared("models/tinystories-656k-hf");
     char tsp[1024];
     snprintf(tsp, sizeof tsp, "%s", ts);
-    check_fold("tinystories-656k", tsp, "awq", calib, 2048);
-    check_fold("tinystories-656k", tsp, "smoothquant", calib, 2048);
+    check_fold("tinystories-656k", tsp, "awq", false, calib, 2048);
+    check_fold("tinystories-656k", tsp, "smoothquant", false, calib, 2048);
 
     /* multi-head attention (n_head = n_head_kv): the v -> o scale group applies */
     char tool[1024], dir[1024], cmd[3200];
@@ -126,7 +129,8 @@ int main(void)
     char wiki[1024];
     snprintf(wiki, sizeof wiki, "%s", lb_test_shared("data/wikitext-2-raw/wiki.train.head1018.raw"));
     if (EXPECT(system(cmd) == 0, "make_synthetic_model wrote %s", dir)) {
-        check_fold("synthetic-mha", dir, "awq", wiki, 32000);
+        check_fold("synthetic-mha", dir, "awq", false, wiki, 32000);
+        check_fold("synthetic-mha", dir, "smoothquant", true, wiki, 32000); /* down and o smoothed too */
         /* GPTQ of an F16 checkpoint: exact numerics keep 16-bit linears stored, the pipeline must
            decode them (it aborted on a missing f32 copy before) */
         lb_quantize_params qp = {.type = "Q4_0", .method = "gptq", .calib = wiki, .calib_samples = 4,
@@ -143,8 +147,8 @@ int main(void)
     if (lb_test_file_exists(smol)) {
         char sp[1024];
         snprintf(sp, sizeof sp, "%s", smol);
-        check_fold("SmolLM2-135M", sp, "awq", wiki, 49152);
-        check_fold("SmolLM2-135M", sp, "smoothquant", wiki, 49152);
+        check_fold("SmolLM2-135M", sp, "awq", false, wiki, 49152);
+        check_fold("SmolLM2-135M", sp, "smoothquant", false, wiki, 49152);
     } else {
         printf("  SKIP SmolLM2: %s not present\n", smol);
     }
