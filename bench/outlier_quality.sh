@@ -5,7 +5,7 @@
 # never gates. Prints one markdown table per part.
 #
 #   bench/outlier_quality.sh                        build/lowbit, SmolLM2-135M, every part
-#   PARTS="weights" TYPES="INT4-g128" bench/outlier_quality.sh
+#   PARTS="weights" TYPES="INT4-g128" METHODS="rtn awq" bench/outlier_quality.sh
 #   MODEL=../shared/models/tinystories-656k-hf CALIB=... EVAL=... CTX=128 bench/outlier_quality.sh
 #
 # parts: weights  rtn / awq / gptq / awq+gptq / rotate+gptq (+ rotate+rtn) for each of TYPES
@@ -53,9 +53,12 @@ quant() { # out type method [extra...]: cached by name
     rtn) ;;
     rotate+rtn) args+=(--rotate hadamard) ;;
     rotate+gptq) args+=(--rotate hadamard --method gptq) ;;
+    rotate+oh+rtn) args+=(--rotate hadamard --online-hadamard) ;;
+    rotate+oh+gptq) args+=(--rotate hadamard --online-hadamard --method gptq) ;;
+    smoothquant-down) args+=(--method smoothquant --smooth-down) ;;
     *) args+=(--method "$method") ;;
   esac
-  [[ $method == rtn || $method == rotate+rtn ]] || args+=(--calib "$calib" --calib-samples "$samples" --calib-len "$len")
+  [[ $method == rtn || $method == rotate+rtn || $method == rotate+oh+rtn ]] || args+=(--calib "$calib" --calib-samples "$samples" --calib-len "$len")
   "$lowbit" quantize "$model" -o "$work/$out" "${args[@]}" "$@" >"$work/$out.log" 2>&1
 }
 
@@ -63,7 +66,7 @@ echo "model $model; eval $(basename "$eval") ctx $ctx, $chunks chunks; calibrati
 echo "float: $(ppl "$model")"
 
 if [[ " $parts " == *" weights "* ]]; then
-  methods="rtn awq gptq awq+gptq rotate+rtn rotate+gptq"
+  methods=${METHODS:-"rtn awq gptq awq+gptq rotate+rtn rotate+gptq"}
   echo
   printf "| type |"; for m in $methods; do printf " %s |" "$m"; done; echo
   printf "|---|"; for m in $methods; do printf -- "---|"; done; echo
@@ -83,7 +86,9 @@ if [[ " $parts " == *" act "* ]]; then
   echo "| weights | activations: none | int8 per token | int8 static | fp8 per token |"
   echo "|---|---|---|---|---|"
   for row in "W8 per channel, rtn|INT8-g-1|rtn" "W8 per channel, smoothquant|INT8-g-1|smoothquant" \
-             "W8 per channel, rotate+rtn|INT8-g-1|rotate+rtn" "W4 g128, rtn|INT4-g128|rtn" "W4 g128, awq|INT4-g128|awq" \
+             "W8 per channel, smoothquant --smooth-down|INT8-g-1|smoothquant-down" \
+             "W8 per channel, rotate+rtn|INT8-g-1|rotate+rtn" "W8 per channel, rotate+online Hadamard|INT8-g-1|rotate+oh+rtn" \
+             "W4 g128, rtn|INT4-g128|rtn" "W4 g128, awq|INT4-g128|awq" \
              "W4 g128, gptq|INT4-g128|gptq" "W4 g128, smoothquant+gptq|INT4-g128|smoothquant+gptq" \
              "W4 g128, rotate+gptq|INT4-g128|rotate+gptq"; do
     IFS='|' read -r label t m <<<"$row"
