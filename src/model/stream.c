@@ -587,7 +587,8 @@ static lb_status load_all(lb_model *m)
     lb_progress pr;
     lb_progress_begin(&pr, "loading", c->n_layer, m->params.quiet);
     for (int64_t l = 0; l < c->n_layer; l++) {
-        if ((st = lb_weights_load_block(m->src, c, (int)l, keep_q, &m->blocks[l]))) return st;
+        if ((st = lb_weights_load_block(m->src, c, (int)l, keep_q ? LB_LOAD_LLAMACPP : LB_LOAD_EXACT, &m->blocks[l])))
+            return st;
         lb_progress_update(&pr, l + 1);
     }
     lb_progress_end(&pr);
@@ -723,7 +724,9 @@ lb_status lb_stream_load_weights(lb_model *m)
     for (int64_t l = 0; l < c->n_layer; l++) {
         s->unit_of_layer[l] = -1;
         if (l < n_pin) {
-            if ((st = lb_weights_load_block(m->src, c, (int)l, llamacpp, &m->blocks[l]))) goto done;
+            if ((st = lb_weights_load_block(m->src, c, (int)l, llamacpp ? LB_LOAD_LLAMACPP : LB_LOAD_EXACT,
+                                            &m->blocks[l])))
+                goto done;
             continue;
         }
         unit *u = &s->units[s->n_units];

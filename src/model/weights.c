@@ -223,13 +223,13 @@ bool lb_weight_keeps_stored(lb_type t, bool llamacpp_numerics)
 
 /* A linear weight: decoded to f32, or, when it keeps its stored form, borrowed from the
  * mapping (still decoded once to reject NaN/Inf, then the copy is dropped). */
-static lb_status load_linear(const lb_tensor_info *t, bool llamacpp_numerics, lb_weight *w)
+static lb_status load_linear(const lb_tensor_info *t, lb_linear_load mode, lb_weight *w)
 {
     memset(w, 0, sizeof *w);
     lb_status st = lb_tensor_to_f32(t, &w->f32);
     if (st) return st;
     w->type = LB_TYPE_F32;
-    if (lb_weight_keeps_stored(t->type, llamacpp_numerics)) {
+    if (mode != LB_LOAD_F32 && lb_weight_keeps_stored(t->type, mode == LB_LOAD_LLAMACPP)) {
         free(w->f32);
         w->f32 = NULL;
         *w = stored_in_place(t);
@@ -264,7 +264,7 @@ lb_status lb_weights_find_block(const lb_source *src, const lb_llama_config *c, 
     return LB_OK;
 }
 
-lb_status lb_weights_load_block(const lb_source *src, const lb_llama_config *c, int layer, bool keep_quantized,
+lb_status lb_weights_load_block(const lb_source *src, const lb_llama_config *c, int layer, lb_linear_load mode,
                                 lb_block *b)
 {
     memset(b, 0, sizeof *b);
@@ -272,15 +272,15 @@ lb_status lb_weights_load_block(const lb_source *src, const lb_llama_config *c, 
     lb_status st = lb_weights_find_block(src, c, layer, t);
     if (st) return st;
     if ((st = lb_tensor_to_f32(t[LB_ROLE_ATTN_NORM], &b->attn_norm)) ||
-        (st = load_linear(t[LB_ROLE_Q], keep_quantized, &b->wq)) ||
-        (st = load_linear(t[LB_ROLE_K], keep_quantized, &b->wk)) ||
-        (st = load_linear(t[LB_ROLE_V], keep_quantized, &b->wv)) ||
-        (st = load_linear(t[LB_ROLE_O], keep_quantized, &b->wo)) || (st = decode_opt(t[LB_ROLE_QB], &b->bq)) ||
+        (st = load_linear(t[LB_ROLE_Q], mode, &b->wq)) ||
+        (st = load_linear(t[LB_ROLE_K], mode, &b->wk)) ||
+        (st = load_linear(t[LB_ROLE_V], mode, &b->wv)) ||
+        (st = load_linear(t[LB_ROLE_O], mode, &b->wo)) || (st = decode_opt(t[LB_ROLE_QB], &b->bq)) ||
         (st = decode_opt(t[LB_ROLE_KB], &b->bk)) || (st = decode_opt(t[LB_ROLE_VB], &b->bv)) ||
         (st = lb_tensor_to_f32(t[LB_ROLE_FFN_NORM], &b->ffn_norm)) ||
-        (st = load_linear(t[LB_ROLE_GATE], keep_quantized, &b->w_gate)) ||
-        (st = load_linear(t[LB_ROLE_UP], keep_quantized, &b->w_up)) ||
-        (st = load_linear(t[LB_ROLE_DOWN], keep_quantized, &b->w_down))) {
+        (st = load_linear(t[LB_ROLE_GATE], mode, &b->w_gate)) ||
+        (st = load_linear(t[LB_ROLE_UP], mode, &b->w_up)) ||
+        (st = load_linear(t[LB_ROLE_DOWN], mode, &b->w_down))) {
         lb_block_free(b);
         return st;
     }
@@ -348,7 +348,7 @@ lb_status lb_weights_load_globals(const lb_source *src, const lb_llama_config *c
         if (tied && *tok_embd && !lb_weight_keeps_stored(to->type, keep_quantized)) {
             output->f32 = *tok_embd; /* one decoded copy serves both */
             output->type = LB_TYPE_F32;
-        } else if ((st = load_linear(to, keep_quantized, output))) {
+        } else if ((st = load_linear(to, keep_quantized ? LB_LOAD_LLAMACPP : LB_LOAD_EXACT, output))) {
             goto fail;
         }
     }

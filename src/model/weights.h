@@ -54,8 +54,15 @@ uint64_t lb_weight_resident_bytes(const lb_tensor_info *t, bool linear, bool lla
  * has vec_dot kernels stay as stored (llamacpp numerics). */
 lb_status lb_weights_load_globals(const lb_source *src, const lb_llama_config *c, bool keep_quantized, bool load_embd,
                                   bool load_output, float **tok_embd, float **out_norm, lb_weight *output);
+/* How a block's linears are held once loaded. */
+typedef enum lb_linear_load {
+    LB_LOAD_EXACT = 0,    /* exact numerics: decoded to f32, except the types lb_weight_keeps_stored
+                             keeps stored (F16, BF16, FP8, NF4) */
+    LB_LOAD_LLAMACPP = 1, /* llamacpp numerics: types with vec_dot kernels stay stored */
+    LB_LOAD_F32 = 2       /* every linear decoded to f32 (the block-wise methods rewrite them) */
+} lb_linear_load;
 /* One transformer block; on failure nothing stays allocated. */
-lb_status lb_weights_load_block(const lb_source *src, const lb_llama_config *c, int layer, bool keep_quantized,
+lb_status lb_weights_load_block(const lb_source *src, const lb_llama_config *c, int layer, lb_linear_load mode,
                                 lb_block *b);
 void lb_block_free(lb_block *b);
 

@@ -12,8 +12,18 @@
 /* AutoAWQ's n_sample_token: input rows per linear that its clipping search multiplies. */
 #define CLIP_ROWS 512
 
-static const char *const LIN_NAMES[LB_LIN_COUNT] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate",
-                                                    "ffn_up", "ffn_down"};
+/* GGUF suffix of each linear and the input it reads, in LB_LIN_* order. */
+static const struct {
+    const char *suffix;
+    lb_linear_role role;
+} LINEARS[LB_LIN_COUNT] = {
+    {"attn_q.weight", LB_LINEAR_QKV},     {"attn_k.weight", LB_LINEAR_QKV},       {"attn_v.weight", LB_LINEAR_QKV},
+    {"attn_output.weight", LB_LINEAR_O},  {"ffn_gate.weight", LB_LINEAR_GATE_UP}, {"ffn_up.weight", LB_LINEAR_GATE_UP},
+    {"ffn_down.weight", LB_LINEAR_DOWN},
+};
+
+const char *lb_block_linear_suffix(int k) { return LINEARS[k].suffix; }
+lb_linear_role lb_block_linear_role(int k) { return LINEARS[k].role; }
 
 lb_weight *lb_block_linear(lb_block *b, int k)
 {
@@ -38,13 +48,6 @@ int64_t lb_linear_role_width(const lb_llama_config *c, lb_linear_role r)
     case LB_LINEAR_DOWN: return c->n_ff;
     default: return c->n_embd;
     }
-}
-
-static lb_linear_role role_of(int k)
-{
-    static const lb_linear_role r[LB_LIN_COUNT] = {LB_LINEAR_QKV, LB_LINEAR_QKV, LB_LINEAR_QKV, LB_LINEAR_O,
-                                                   LB_LINEAR_GATE_UP, LB_LINEAR_GATE_UP, LB_LINEAR_DOWN};
-    return r[k];
 }
 
 /* A scale group: the linears that read one input, and what produces that input. */
@@ -231,7 +234,7 @@ static lb_status try_scales(const lb_block_scale_job *j, lb_block *b, const grou
         memcpy(W, se->orig[i], (size_t)(rows * cols) * sizeof *W);
         if (s) lb_scale_cols(W, rows, cols, s);
         char name[48];
-        snprintf(name, sizeof name, "blk.%lld.%s", (long long)j->layer, LIN_NAMES[k]);
+        snprintf(name, sizeof name, "blk.%lld.%s", (long long)j->layer, LINEARS[k].suffix);
         lb_status st = lb_fake_quant_rows(&j->fq[k], W, rows, cols, j->n_threads, name);
         if (st) return st;
         if (s)
@@ -330,7 +333,7 @@ static lb_status clip_linear(const lb_block_scale_job *j, int k, float *W, int64
             best_err[r * G + g] = INFINITY;
         }
     char name[48];
-    snprintf(name, sizeof name, "blk.%lld.%s", (long long)j->layer, LIN_NAMES[k]);
+    snprintf(name, sizeof name, "blk.%lld.%s", (long long)j->layer, LINEARS[k].suffix);
     lb_status st = LB_OK;
     int n_steps = j->n_grid / 2;
     for (int i = 0; i < n_steps && !st; i++) {
@@ -361,7 +364,7 @@ static lb_status clip_linear(const lb_block_scale_job *j, int k, float *W, int64
                 W[r * cols + q] = w > lim ? lim : w < -lim ? -lim : w;
             }
     if (!st)
-        logf_(j, "  blk.%lld %-11s AWQ clipping: %lld of %lld weights clipped", (long long)j->layer, LIN_NAMES[k],
+        logf_(j, "  blk.%lld %-18s AWQ clipping: %lld of %lld weights clipped", (long long)j->layer, LINEARS[k].suffix,
               (long long)clipped, (long long)(rows * cols));
     free(org), free(Wc), free(E);
     return st;
@@ -434,7 +437,7 @@ lb_status lb_block_scale(const lb_block_scale_job *j, lb_block *b)
             Y = NULL;
             if (!st) st = run_block(j, b, &s, X, n, NULL, NULL, NULL);
             for (int k = LB_LIN_V; k < LB_LIN_COUNT && !st; k++) {
-                lb_linear_role r = role_of(k);
+                lb_linear_role r = LINEARS[k].role;
                 if (!lb_fake_quant_active(&j->fq[k]) || s.n_sample[r] == 0) continue;
                 st = clip_linear(j, k, lb_block_linear(b, k)->f32, lb_block_linear_rows(c, k), s.width[r], s.sample[r],
                                  s.n_sample[r]);

@@ -21,6 +21,9 @@
 /* The seven linears of a block, in GGUF order. */
 enum { LB_LIN_Q, LB_LIN_K, LB_LIN_V, LB_LIN_O, LB_LIN_GATE, LB_LIN_UP, LB_LIN_DOWN, LB_LIN_COUNT };
 lb_weight *lb_block_linear(lb_block *b, int k);
+/* Its GGUF name after "blk.N." ("attn_q.weight", ...) and the input it reads. */
+const char *lb_block_linear_suffix(int k);
+lb_linear_role lb_block_linear_role(int k);
 /* Output rows of linear k. */
 int64_t lb_block_linear_rows(const lb_llama_config *c, int k);
 /* Input width of a linear role ([rows][width] is what the observer sees). */

@@ -25,25 +25,17 @@
 #include <strings.h>
 #include <unistd.h>
 
-/* The seven linears of a block (block_scale.h's order): GGUF suffix and the input they see. */
-static const struct {
-    const char *suffix;
-    lb_linear_role role;
-} LINEARS[LB_LIN_COUNT] = {
-    {"attn_q.weight", LB_LINEAR_QKV},     {"attn_k.weight", LB_LINEAR_QKV},    {"attn_v.weight", LB_LINEAR_QKV},
-    {"attn_output.weight", LB_LINEAR_O},  {"ffn_gate.weight", LB_LINEAR_GATE_UP}, {"ffn_up.weight", LB_LINEAR_GATE_UP},
-    {"ffn_down.weight", LB_LINEAR_DOWN},
-};
 static const char *const HINV_NAMES[] = {"cholesky", "damped", "ldlt", "eigen"};
 
 /* Float tensors of the current block handed to convert's transform hook after scaling: the
  * seven linears (by LB_LIN_*; those GPTQ does not produce), then the norms and v's bias that
  * absorbed 1/s. */
 enum { HF_ATTN_NORM = LB_LIN_COUNT, HF_FFN_NORM, HF_V_BIAS, HF_COUNT };
-static const char *const HF_SUFFIX[HF_COUNT] = {"attn_q.weight", "attn_k.weight", "attn_v.weight",
-                                                "attn_output.weight", "ffn_gate.weight", "ffn_up.weight",
-                                                "ffn_down.weight", "attn_norm.weight", "ffn_norm.weight",
-                                                "attn_v.bias"};
+static const char *hf_suffix(int i)
+{
+    static const char *const extra[] = {"attn_norm.weight", "ffn_norm.weight", "attn_v.bias"};
+    return i < LB_LIN_COUNT ? lb_block_linear_suffix(i) : extra[i - LB_LIN_COUNT];
+}
 typedef struct held_f32 {
     float *v;
     int64_t rows, cols;
@@ -257,10 +249,10 @@ static lb_status gptq_linear(lb_blockwise *bw, int64_t layer, int k, const doubl
     lb_block *b = &bw->m->blocks[layer];
     lb_weight *w = lb_block_linear(b, k);
     char name[64];
-    snprintf(name, sizeof name, "blk.%lld.%s", (long long)layer, LINEARS[k].suffix);
+    snprintf(name, sizeof name, "blk.%lld.%s", (long long)layer, lb_block_linear_suffix(k));
     named_type *nt = find_type(bw, name);
     if (!nt || !gptq_applies(bw, nt->type)) return LB_OK; /* float fallback: written as converted */
-    int64_t cols = lb_linear_role_width(c, LINEARS[k].role);
+    int64_t cols = lb_linear_role_width(c, lb_block_linear_role(k));
     int64_t rows = lb_block_linear_rows(c, k);
     double t0 = lb_now_s();
     double *Hw = (double *)H;
@@ -342,7 +334,7 @@ static lb_status unpark_linears(lb_blockwise *bw, lb_block *b)
         if (w->f32 || !h->bytes) continue;
         const lb_type_traits *tr = lb_type_traits_of(h->type);
         int64_t n = (int64_t)((uint64_t)h->rows * h->row_bytes / tr->type_size) * tr->block_size;
-        if (!(w->f32 = lb_malloc((size_t)n * sizeof(float), LINEARS[k].suffix))) return LB_ERR_NOMEM;
+        if (!(w->f32 = lb_malloc((size_t)n * sizeof(float), lb_block_linear_suffix(k)))) return LB_ERR_NOMEM;
         tr->to_f32(h->bytes, w->f32, n);
     }
     return LB_OK;
@@ -352,10 +344,10 @@ static lb_status unpark_linears(lb_blockwise *bw, lb_block *b)
 static lb_fake_quant fake_quant_of(const lb_blockwise *bw, int64_t layer, int k)
 {
     char name[64];
-    snprintf(name, sizeof name, "blk.%lld.%s", (long long)layer, LINEARS[k].suffix);
+    snprintf(name, sizeof name, "blk.%lld.%s", (long long)layer, lb_block_linear_suffix(k));
     const named_type *nt = find_type(bw, name);
     lb_fake_quant fq = {.type = nt ? nt->type : LB_TYPE_F32};
-    if (nt && bw->intn) fq.intn = lb_intn_for_cols(bw->p, lb_linear_role_width(&bw->m->cfg, LINEARS[k].role));
+    if (nt && bw->intn) fq.intn = lb_intn_for_cols(bw->p, lb_linear_role_width(&bw->m->cfg, lb_block_linear_role(k)));
     return fq;
 }
 
@@ -396,7 +388,7 @@ static lb_status scale_block(lb_blockwise *bw, int64_t layer)
     for (int k = 0; k < LB_LIN_COUNT && !st; k++) {
         if (bw->gptq && gptq_applies(bw, j.fq[k].type)) continue;
         st = hold_f32(&bw->hf[k], lb_block_linear(b, k)->f32, lb_block_linear_rows(c, k),
-                      lb_linear_role_width(c, LINEARS[k].role));
+                      lb_linear_role_width(c, lb_block_linear_role(k)));
     }
     return st;
 }
@@ -415,7 +407,7 @@ static lb_status gptq_block(lb_blockwise *bw, int64_t layer, double *t_h)
     if (!st) st = run_pass(bw, layer, in, seq ? -1 : out);
     *t_h = lb_now_s() - t0;
     for (int k = 0; k < LB_LIN_DOWN && !st; k++) {
-        lb_linear_role r = LINEARS[k].role;
+        lb_linear_role r = lb_block_linear_role(k);
         bool last = k == LB_LIN_V || k == LB_LIN_O || k == LB_LIN_UP; /* the last linear that reads this Hessian */
         st = gptq_linear(bw, layer, k, bw->H[r], last);
         if (last) {
@@ -451,32 +443,11 @@ static lb_status rtn_block(lb_blockwise *bw, int64_t layer)
     for (int k = 0; k < LB_LIN_COUNT && !st && !bw->p->no_sequential; k++) {
         lb_fake_quant fq = fake_quant_of(bw, layer, k);
         char name[64];
-        snprintf(name, sizeof name, "blk.%lld.%s", (long long)layer, LINEARS[k].suffix);
+        snprintf(name, sizeof name, "blk.%lld.%s", (long long)layer, lb_block_linear_suffix(k));
         st = lb_fake_quant_rows(&fq, lb_block_linear(b, k)->f32, lb_block_linear_rows(c, k),
-                                lb_linear_role_width(c, LINEARS[k].role), bw->n_threads, name);
+                                lb_linear_role_width(c, lb_block_linear_role(k)), bw->n_threads, name);
     }
     return st ? st : run_pass(bw, layer, in, out);
-}
-
-/* Block `layer` with every linear decoded to f32: the methods rewrite the weights in place (an
- * exact-numerics load keeps 16-bit and FP8 linears in their stored form). */
-static lb_status load_block_f32(lb_blockwise *bw, int64_t layer)
-{
-    lb_model *m = bw->m;
-    lb_block *b = &m->blocks[layer];
-    lb_status st = lb_weights_load_block(m->src, &m->cfg, (int)layer, false, b);
-    const lb_tensor_info *t[LB_ROLE_COUNT];
-    if (!st) st = lb_weights_find_block(m->src, &m->cfg, (int)layer, t);
-    static const lb_block_role ROLES[LB_LIN_COUNT] = {LB_ROLE_Q, LB_ROLE_K, LB_ROLE_V, LB_ROLE_O,
-                                                      LB_ROLE_GATE, LB_ROLE_UP, LB_ROLE_DOWN};
-    for (int k = 0; k < LB_LIN_COUNT && !st; k++) {
-        lb_weight *w = lb_block_linear(b, k);
-        if (w->f32) continue;
-        float *f = NULL;
-        if (!(st = lb_tensor_to_f32(t[ROLES[k]], &f))) *w = (lb_weight){.f32 = f, .type = LB_TYPE_F32};
-    }
-    if (st) lb_block_free(b);
-    return st;
 }
 
 static lb_status calibrate_block(lb_blockwise *bw, int64_t layer)
@@ -484,7 +455,8 @@ static lb_status calibrate_block(lb_blockwise *bw, int64_t layer)
     lb_model *m = bw->m;
     const lb_llama_config *c = &m->cfg;
     double t0 = lb_now_s(), t_h = 0;
-    lb_status st = load_block_f32(bw, layer);
+    /* every linear as f32: the methods rewrite them in place */
+    lb_status st = lb_weights_load_block(m->src, c, (int)layer, LB_LOAD_F32, &m->blocks[layer]);
     if (st) return st;
     if (bw->scale) st = scale_block(bw, layer);
     double t_s = lb_now_s() - t0;
@@ -518,7 +490,7 @@ static bool parse_linear(const char *name, int64_t *layer, int *k)
     int l, n = 0;
     if (sscanf(name, "blk.%d.%n", &l, &n) != 1 || n == 0) return false;
     for (int i = 0; i < LB_LIN_COUNT; i++)
-        if (!strcmp(name + n, LINEARS[i].suffix)) {
+        if (!strcmp(name + n, lb_block_linear_suffix(i))) {
             *layer = l, *k = i;
             return true;
         }
@@ -562,7 +534,7 @@ lb_status lb_blockwise_transform(void *user, const lb_convert_tensor *t, float *
     int l, n = 0;
     if (!bw->scale || sscanf(t->name, "blk.%d.%n", &l, &n) != 1 || n == 0) return LB_OK;
     int i = 0;
-    while (i < HF_COUNT && strcmp(t->name + n, HF_SUFFIX[i])) i++;
+    while (i < HF_COUNT && strcmp(t->name + n, hf_suffix(i))) i++;
     if (i == HF_COUNT) return LB_OK; /* q/k biases: not scaled */
     lb_status st = ensure_block(bw, l, t->name);
     if (st) return st;
